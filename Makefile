@@ -1,0 +1,43 @@
+# Console Copilot — developer entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-quick lint services serve soak bench clean i18n
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/console-copilot demo
+
+serve: $(STAMP)
+	$(VENV)/bin/console-copilot serve
+
+services:
+	bash scripts/services.sh
+
+test: $(STAMP) services
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -x -m "not browser and not prometheus and not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP) services
+	$(PY) bench/ack.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,8 @@
+"""All SQLModel tables; importing this package registers them on SQLModel.metadata.
+
+Each domain keeps its tables in its own module here; add the module to the import list.
+"""
+
+from storage.models import core
+
+__all__ = ["core"]
