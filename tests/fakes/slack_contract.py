@@ -38,7 +38,8 @@ EXTRA_PARAMS: dict[str, set[str]] = {
     "conversations.invite": {"force"},
     "views.open": {"interactivity_pointer"},
 }
-_COMMON = {"token"}
+# Accepted by every method: the token, and team_id (org-wide apps; slack-bolt sends it).
+_COMMON = {"token", "team_id"}
 
 LIMITS = {
     "blocks": 50,
