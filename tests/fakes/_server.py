@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -58,8 +59,10 @@ class Violation:
 class FakeServer:
     """Base: an aiohttp server on 127.0.0.1, port 0, usable in-loop or from a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.ssl_context = ssl_context
+        self.scheme = "https" if ssl_context else "http"
         self.requests: list[Call] = []
         self.violations: list[Violation] = []
         self._scripts: list[_Script] = []
@@ -75,7 +78,7 @@ class FakeServer:
         self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None
@@ -129,7 +132,7 @@ class FakeServer:
     @property
     def base_url(self) -> str:
         """Root URL of the server (subclasses give the API's base URL)."""
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     # cross-thread helpers ------------------------------------------------------------------
     async def on_loop(self, coro: Coroutine[Any, Any, T]) -> T:

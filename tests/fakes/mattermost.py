@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +30,9 @@ class FakeMattermost(FakeServer):
         clock: Callable[[], float] = time.time,
         check_contract: bool = True,
         check_responses: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(ssl_context)
         self.clock = clock
         self.check_contract = check_contract
         self.check_responses = check_responses
@@ -56,14 +58,14 @@ class FakeMattermost(FakeServer):
     @property
     def base_url(self) -> str:
         """REST base URL (`.../api/v4`)."""
-        return f"http://127.0.0.1:{self.port}/api/v4"
+        return f"{self.scheme}://127.0.0.1:{self.port}/api/v4"
 
     def driver_options(self, token: str | None = None, **extra: Any) -> dict[str, Any]:
         """Options for mattermostdriver.Driver pointing at this fake."""
         return {
             "url": "127.0.0.1",
             "port": self.port,
-            "scheme": "http",
+            "scheme": self.scheme,
             "basepath": "/api/v4",
             "token": token or self.bot_token,
             "timeout": 5,
