@@ -51,7 +51,9 @@ class FakeMattermost(FakeServer):
         self.ws_received: list[dict[str, Any]] = []
         self._seq = 0
         self.bot = self.seed_user("copilot", token=bot_token, is_bot=True, user_id=self.new_id("b"))
+        self.hooks: dict[str, dict[str, Any]] = {}
         self.app.router.add_get("/api/v4/websocket", self._handle_ws)
+        self.app.router.add_post("/hooks/commands/{hook_id}", self._handle_command_hook)
         for method, pattern, handler in ROUTES:
             self.app.router.add_route(method, "/api/v4" + pattern, self._wrap(handler, pattern))
 
@@ -487,6 +489,37 @@ class FakeMattermost(FakeServer):
             "status_code": status,
         }
         return self._json(body, status, headers)
+
+    # slash command response_url ------------------------------------------------------------
+    def command_response_url(self, channel_id: str, user_id: str) -> str:
+        """A response_url like the server gives a slash command (`/hooks/commands/<id>`)."""
+        hook_id = self.new_id("h")
+        self.hooks[hook_id] = {"channel_id": channel_id, "user_id": user_id, "responses": []}
+        return f"{self.scheme}://127.0.0.1:{self.port}/hooks/commands/{hook_id}"
+
+    def command_responses(self, url: str) -> list[dict[str, Any]]:
+        """CommandResponse bodies posted to one response_url."""
+        return self.hooks[url.rstrip("/").rsplit("/", 1)[-1]]["responses"]
+
+    async def _handle_command_hook(self, request: web.Request) -> web.StreamResponse:
+        hook = self.hooks.get(request.match_info["hook_id"])
+        if hook is None:
+            return self._error(404, "web.command_webhook.invalid.app_error", "Invalid webhook")
+        body = await request.json()
+        self.record(Call("POST /hooks/commands", body, dict(request.headers), time.time()))
+        hook["responses"].append(body)
+        post = {
+            "channel_id": hook["channel_id"],
+            "message": body.get("text", ""),
+            "props": {"attachments": body["attachments"]} if "attachments" in body else {},
+        }
+        for problem in contract.check_post(post):
+            self.violate("POST /hooks/commands", problem, body)
+        if body.get("response_type") == "in_channel":
+            self.create_post(self.bot["id"], post)
+        else:
+            self.ephemerals.append({"user_id": hook["user_id"], "post": post})
+        return web.Response(text="ok")
 
     # queries -------------------------------------------------------------------------------
     def posts_calls(self) -> list[Call]:
