@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -68,7 +69,6 @@ def test_events_and_interactivity() -> None:
 
 async def test_bolt_accepts_signed_requests_and_responds_to_fake() -> None:
     from slack_bolt.async_app import AsyncApp
-    from slack_bolt.request.async_request import AsyncBoltRequest
     from slack_sdk.web.async_client import AsyncWebClient
 
     from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
@@ -89,16 +89,23 @@ async def test_bolt_accepts_signed_requests_and_responds_to_fake() -> None:
 
         url = fake.response_url()
         body, headers = sr.slash_command(command="/incident", text="list", response_url=url)
-        resp = await app.async_dispatch(AsyncBoltRequest(body=body.decode(), headers=headers))
+        resp = await app.async_dispatch(bolt_request(body, headers))
         assert resp.status == 200
         click = sr.block_actions_payload("run:approve", "42", response_url=url)
         body, headers = sr.interactive(click)
-        resp = await app.async_dispatch(AsyncBoltRequest(body=body.decode(), headers=headers))
+        resp = await app.async_dispatch(bolt_request(body, headers))
         assert resp.status == 200
         forged, bad_headers = sr.slash_command(secret="nope", response_url=url)
-        resp = await app.async_dispatch(AsyncBoltRequest(body=forged.decode(), headers=bad_headers))
+        resp = await app.async_dispatch(bolt_request(forged, bad_headers))
         assert resp.status == 401
         await wait_until(lambda: len(fake.response_posts(url)) == 2)
         texts = sorted(p["text"] for p in fake.response_posts(url))
         assert texts == ["approved", "got list"]
         fake.assert_no_violations()
+
+
+def bolt_request(body: bytes, headers: dict[str, str]) -> Any:
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    hdrs: dict[str, str | Sequence[str]] = dict(headers)
+    return AsyncBoltRequest(body=body.decode(), headers=hdrs)

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk import WebClient
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.aiohttp import SocketModeClient as AioSocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,7 +31,7 @@ def test_builtin_socket_mode_client_acks() -> None:
     fake.start_in_thread()
     received: list[SocketModeRequest] = []
 
-    def listener(client: SocketModeClient, req: SocketModeRequest) -> None:
+    def listener(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
         received.append(req)
         client.send_socket_mode_response(
             SocketModeResponse(envelope_id=req.envelope_id, payload={"text": "pong"})
