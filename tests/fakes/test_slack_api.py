@@ -173,3 +173,27 @@ async def test_async_client_and_response_url(aslack: FakeSlack) -> None:
     assert posted == [{"text": "done", "response_type": "ephemeral", "replace_original": True}]
     assert json.loads(json.dumps(aslack.calls("chat.postMessage")[0].params))["text"] == "async"
     aslack.assert_no_violations()
+
+
+async def test_async_rate_limit_retry(fake_slack: FakeSlack) -> None:
+    from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+
+    fake_slack.seed_channel("ops", "C0000OPS1")
+    fake_slack.rate_limit("chat.update", retry_after=0)
+    web = AsyncWebClient(
+        token=BOT_TOKEN,
+        base_url=fake_slack.base_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+    )
+    ts = (await web.chat_postMessage(channel="C0000OPS1", text="v1"))["ts"]
+    await web.chat_update(channel="C0000OPS1", ts=ts, text="v2")
+    assert len(fake_slack.calls("chat.update")) == 2
+    assert fake_slack.message("C0000OPS1", ts)["text"] == "v2"  # type: ignore[index]
+
+
+def test_added_latency_hits_client_timeout(fake_slack_thread: FakeSlack) -> None:
+    fake_slack_thread.seed_channel("ops", "C0000OPS1")
+    fake_slack_thread.slow("chat.postMessage", seconds=3)
+    with pytest.raises(TimeoutError):
+        client(fake_slack_thread, timeout=1).chat_postMessage(channel="C0000OPS1", text="x")
+    assert client(fake_slack_thread).chat_postMessage(channel="C0000OPS1", text="y")["ok"]
