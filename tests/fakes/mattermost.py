@@ -42,6 +42,7 @@ class FakeMattermost(MattermostWebsocketMixin, FakeServer):
         self.teams: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[str]] = {}
+        self.team_members: dict[str, list[str]] = {}
         self.posts: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, str] = {}
         self.files: dict[str, dict[str, Any]] = {}
@@ -136,9 +137,14 @@ class FakeMattermost(MattermostWebsocketMixin, FakeServer):
         return user
 
     def seed_team(
-        self, name: str, *, team_id: str | None = None, display_name: str = ""
+        self,
+        name: str,
+        *,
+        team_id: str | None = None,
+        display_name: str = "",
+        members: list[str] | tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """Add a team."""
+        """Add a team (the bot is a member)."""
         tid = team_id or self.new_id("t")
         team = {
             "id": tid,
@@ -155,6 +161,7 @@ class FakeMattermost(MattermostWebsocketMixin, FakeServer):
             "allow_open_invite": False,
         }
         self.teams[tid] = team
+        self.team_members[tid] = [self.bot["id"], *members]
         return team
 
     def seed_channel(

@@ -80,6 +80,35 @@ def get_users_by_ids(r: MMRequest) -> Result:
     return 200, [_user_view(r.fake.users[i]) for i in ids if i in r.fake.users]
 
 
+@route("GET", "/users/{user_id}/teams")
+def get_user_teams(r: MMRequest) -> Result:
+    uid = r.user_id if r.path["user_id"] == "me" else r.path["user_id"]
+    return 200, [t for tid, t in r.fake.teams.items() if uid in r.fake.team_members.get(tid, [])]
+
+
+@route("GET", "/teams/{team_id}/members")
+def get_team_members(r: MMRequest) -> Result:
+    team = _get(r.fake.teams, r.path["team_id"], "team")
+    members = [
+        {
+            "team_id": team["id"],
+            "user_id": uid,
+            "roles": "team_user",
+            "delete_at": 0,
+            "scheme_user": True,
+            "scheme_admin": False,
+            "explicit_roles": "",
+        }
+        for uid in r.fake.team_members.get(team["id"], [])
+    ]
+    return 200, _page(members, r.query)
+
+
+def _page(items: list[Any], query: dict[str, str]) -> list[Any]:
+    page, per_page = int(query.get("page", 0)), int(query.get("per_page", 60))
+    return items[page * per_page : (page + 1) * per_page]
+
+
 @route("GET", "/users/{user_id}")
 def get_user(r: MMRequest) -> Result:
     uid = r.user_id if r.path["user_id"] == "me" else r.path["user_id"]
@@ -137,16 +166,10 @@ def get_channel_by_name(r: MMRequest) -> Result:
     raise MMError(404, "app.channel.get_by_name.missing.app_error", "Channel does not exist.")
 
 
-@route("POST", "/channels/{channel_id}/members")
-def add_channel_member(r: MMRequest) -> Result:
-    channel = _get(r.fake.channels, r.path["channel_id"], "channel")
-    user = _get(r.fake.users, str(r.json().get("user_id", "")), "user")
-    members = r.fake.members.setdefault(channel["id"], [])
-    if user["id"] not in members:
-        members.append(user["id"])
-    return 201, {
-        "channel_id": channel["id"],
-        "user_id": user["id"],
+def _channel_member(r: MMRequest, channel_id: str, user_id: str) -> dict[str, Any]:
+    return {
+        "channel_id": channel_id,
+        "user_id": user_id,
         "roles": "channel_user",
         "last_viewed_at": 0,
         "msg_count": 0,
@@ -154,6 +177,23 @@ def add_channel_member(r: MMRequest) -> Result:
         "notify_props": {},
         "last_update_at": r.fake.now_ms(),
     }
+
+
+@route("GET", "/channels/{channel_id}/members")
+def get_channel_members(r: MMRequest) -> Result:
+    channel = _get(r.fake.channels, r.path["channel_id"], "channel")
+    members = [_channel_member(r, channel["id"], uid) for uid in r.fake.members[channel["id"]]]
+    return 200, _page(members, r.query)
+
+
+@route("POST", "/channels/{channel_id}/members")
+def add_channel_member(r: MMRequest) -> Result:
+    channel = _get(r.fake.channels, r.path["channel_id"], "channel")
+    user = _get(r.fake.users, str(r.json().get("user_id", "")), "user")
+    members = r.fake.members.setdefault(channel["id"], [])
+    if user["id"] not in members:
+        members.append(user["id"])
+    return 201, _channel_member(r, channel["id"], user["id"])
 
 
 @route("GET", "/channels/{channel_id}/posts")

@@ -174,3 +174,18 @@ async def test_websocket_posted_event() -> None:
             ws.disconnect()
             await fake.stop()
             task.cancel()
+
+
+def test_memberships(mm: FakeMattermost) -> None:
+    carol = mm.seed_user("carol", remote_id="remote0000000000000000001")
+    team = mm.seed_team("partners", members=[carol["id"]])
+    shared = mm.seed_channel(team["id"], "acme-shared", shared=True, members=[carol["id"]])
+    d = driver(mm)
+    assert {t["name"] for t in d.teams.get_user_teams("me")} == {"ops", "partners"}
+    team_users = {m["user_id"] for m in d.teams.get_team_members(team["id"])}
+    assert team_users == {mm.bot["id"], carol["id"]}
+    members = d.channels.get_channel_members(shared["id"], params={"per_page": 200})
+    assert {m["user_id"] for m in members} == {mm.bot["id"], carol["id"]}
+    assert d.channels.get_channel(shared["id"])["shared"] is True
+    assert d.users.get_user(carol["id"])["remote_id"] == "remote0000000000000000001"
+    mm.assert_no_violations()
