@@ -57,8 +57,6 @@ def check_request(
             return []
         return [f"request: {text}"]
     return []
-        return [f"request: {text}"]
-    return []
 
 
 def check_response(
