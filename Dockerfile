@@ -17,7 +17,7 @@ COPY requirements.lock requirements-build.lock ./
 RUN pip install --require-hashes --only-binary=:all: -r requirements.lock \
     && pip install --require-hashes --only-binary=:all: -r requirements-build.lock
 # The project itself, without dependencies and without fetching a build backend.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY runbooks ./runbooks
