@@ -19,7 +19,7 @@ import kubernetes.client
 import pytest
 import yaml
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KDIR = ROOT / "deploy" / "kubernetes"
@@ -310,6 +310,23 @@ def test_secret_template_holds_placeholders_only() -> None:
     assert secret["stringData"]["DATABASE_URL"].startswith("postgresql://")
     kustomization = yaml.safe_load((KDIR / "kustomization.yaml").read_text(encoding="utf-8"))
     assert "secret.example.yaml" not in kustomization["resources"]
+
+
+def test_configmap_and_filled_secret_template_load_as_valid_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    env = dict(one("ConfigMap")["data"])
+    for key, value in one("Secret")["stringData"].items():
+        env[key] = re.sub(r"<[A-Z0-9_]+>", "placeholder", value)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.slack_enabled and not settings.mattermost_enabled
+    assert settings.copilot_http_port == 8080
+    assert not settings.local_enabled, "a cluster deployment must not serve the demo workspace"
 
 
 # -- Service, PDB, NetworkPolicy, scraping ---------------------------------------------------------
