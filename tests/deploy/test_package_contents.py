@@ -3,6 +3,7 @@ packages must be in that wheel, or the container misses migrations, catalogs or 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,14 +23,21 @@ def source_files() -> set[str]:
 
 
 def test_wheel_carries_every_package_file(tmp_path: Path) -> None:
+    # Build from a clean copy of what the Dockerfile copies: no stale build/ dir, no writes here.
+    src, out = tmp_path / "src", tmp_path / "dist"
+    src.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", src)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, src / pkg, ignore=ignore)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    (wheel,) = tmp_path.glob("console_copilot-*.whl")
+    (wheel,) = out.glob("console_copilot-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = sorted(source_files() - names)
     assert not missing, f"not packaged (extend [tool.setuptools.package-data]): {missing}"
