@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot.i18n import Translator
-from bot.messages import Context, Divider, Header, Message, Section
+from bot.messages import Actions, Button, Context, Divider, Header, Message, Section
 from bot.router import CommandGroup, Router, UsageError
+
+HELP_ACTION = "copilot:help"
 
 
 def group_help(group: CommandGroup, topic: str, tr: Translator) -> Message:
@@ -41,6 +43,11 @@ def overview(router: Router, tr: Translator) -> Message:
         group = router.commands[name]
         subs = ", ".join(group.subs)
         blocks.append(Section(text=f"**/{name}** — {t(group.help)}\n`{subs}`"))
+    buttons = [
+        Button(label=f"/{name} help", action_id=HELP_ACTION, value=name)
+        for name in sorted(router.commands)
+    ]
+    blocks.append(Actions(buttons=buttons[:25]))
     blocks.append(Divider())
     blocks.append(
         Context(

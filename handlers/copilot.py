@@ -23,11 +23,21 @@ def register(router: Router) -> None:
         options=[Opt("channel", flag=True, help=N_("set the channel's default"))],
         max_args=1,
     )
+    router.action(help_.HELP_ACTION, on_help_button)
 
 
 def copilot_help(ctx: Context, args: Args) -> Message | None:
     """List every command."""
     ctx.reply(help_.overview(ctx.runtime.router, ctx.i18n), ephemeral=True)
+    return None
+
+
+def on_help_button(ctx: Context, value: str) -> Message | None:
+    """A command's help, from the buttons under /copilot help."""
+    group = ctx.runtime.router.commands.get(value)
+    if group is None:
+        raise UsageError(ctx.t("Unknown command /{name}.", name=value[:40]))
+    ctx.reply(help_.group_help(group, "", ctx.i18n), ephemeral=True)
     return None
 
 
