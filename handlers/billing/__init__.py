@@ -1,0 +1,1 @@
+"""Billing intelligence: FOCUS ingest, cost mart questions, anomaly radar and forecast."""
