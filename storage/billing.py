@@ -69,7 +69,28 @@ def replace_file(
 
 
 def _insert(conn: Conn, table: Table, file_id: int, names: Sequence[str], chunks: Rows) -> int:
+    """Bulk insert through the driver (executemany on SQLite, COPY on PostgreSQL)."""
+    sa_conn = conn.connection() if isinstance(conn, Session) else conn
+    raw = sa_conn.connection.driver_connection
+    cols = ", ".join(["file_id", *names])
     count = 0
+    if sa_conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * (len(names) + 1))
+        cur = raw.cursor()  # type: ignore[union-attr]
+        for chunk in chunks:
+            cur.executemany(
+                f"INSERT INTO {table.name} ({cols}) VALUES ({marks})",
+                [(file_id, str(r[0]), *r[1:]) for r in chunk],
+            )
+            count += len(chunk)
+        return count
+    if sa_conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for chunk in chunks:
+                for r in chunk:
+                    copy.write_row((file_id, *r))
+                count += len(chunk)
+        return count
     for chunk in chunks:
         payload = [{"file_id": file_id, **dict(zip(names, row, strict=True))} for row in chunk]
         if payload:
