@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import billing, copilot
+    from handlers import copilot
 
-    for module in (copilot, billing):
+    for module in (copilot,):
         module.register(router)
