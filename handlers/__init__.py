@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import copilot
+    from handlers import billing, copilot
 
-    for module in (copilot,):
+    for module in (copilot, billing):
         module.register(router)
