@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
 
 from bot.clients.errors import TelemetryUnavailable
 
@@ -61,6 +62,7 @@ class PrometheusClient:
             headers=headers,
             disable_ssl=False,
             session=session or requests.Session(),
+            retry=Retry(0, read=False),
             timeout=timeout,  # type: ignore[arg-type]
         )
         self._lock = threading.Lock()
@@ -96,7 +98,12 @@ class PrometheusClient:
         self, promql: str, *, start: datetime, end: datetime, step: timedelta
     ) -> list[Series]:
         """Evaluate a range query and return one `Series` per label set."""
-        params = self._params()
+        # the library rounds start/end to whole seconds; exact values override them
+        params = {
+            **self._params(),
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+        }
         self._count()
         result = self._call(
             lambda: self._conn.custom_query_range(

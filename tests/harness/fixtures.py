@@ -25,9 +25,7 @@ def _failed(request: pytest.FixtureRequest) -> bool:
     return bool(rep is not None and rep.failed)
 
 
-@pytest.fixture
-def exporter() -> Iterator[Exporter]:
-    """A started exporter with settable samples; `exporter.port` is its free port."""
+def _exporter() -> Iterator[Exporter]:
     if not binaries_available():
         pytest.fail("prometheus, prometheus-alertmanager and promtool must be installed")
     exp = Exporter()
@@ -37,10 +35,20 @@ def exporter() -> Iterator[Exporter]:
 
 
 @pytest.fixture
-def promstack_factory(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def exporter() -> Iterator[Exporter]:
+    """A started exporter with settable samples; `exporter.port` is its free port."""
+    yield from _exporter()
+
+
+@pytest.fixture(scope="module")
+def module_exporter() -> Iterator[Exporter]:
+    """An exporter shared by a test module."""
+    yield from _exporter()
+
+
+def _stacks(
+    tmp_path_factory: pytest.TempPathFactory, failed: Callable[[], bool]
 ) -> Iterator[StackFactory]:
-    """`factory(config, backfill=[openmetrics text...]) -> started PromStack`, stopped after."""
     stacks: list[PromStack] = []
 
     def factory(config: StackConfig, *, backfill: list[str] | None = None) -> PromStack:
@@ -52,9 +60,26 @@ def promstack_factory(
         return stack.start()
 
     yield factory
-    failed = _failed(request)
+    keep = failed()
     for stack in stacks:
-        stack.keep_logs = failed
+        stack.keep_logs = keep
         stack.stop()
-        if failed:
+        if keep:
             print(f"promstack logs kept in {stack.workdir}")
+
+
+@pytest.fixture
+def promstack_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackFactory]:
+    """`factory(config, backfill=[openmetrics text...]) -> started PromStack`, stopped after."""
+    yield from _stacks(tmp_path_factory, lambda: _failed(request))
+
+
+@pytest.fixture(scope="module")
+def module_promstack_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackFactory]:
+    """Like `promstack_factory`, shared by a module; logs kept if any test failed meanwhile."""
+    before = request.session.testsfailed
+    yield from _stacks(tmp_path_factory, lambda: request.session.testsfailed > before)
