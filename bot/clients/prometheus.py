@@ -110,7 +110,8 @@ class PrometheusClient:
                 promql,
                 start_time=start,
                 end_time=end,
-                step=f"{max(step.total_seconds(), 1):g}s",
+                # whole milliseconds: Prometheus truncates a float step ("514.285" → 514284ms)
+                step=f"{max(round(step.total_seconds() * 1000), 1)}ms",
                 params=params,
             )
         )

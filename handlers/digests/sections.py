@@ -127,10 +127,11 @@ def build_error_rate(ctx: Ctx, section: SectionConfig) -> SectionResult:
     """Error ratio per service over the window, vs. the previous window, with a sparkline."""
     prom = ctx.require_prom()
     points = max(section.sparkline_points, 2)
-    step = ctx.span / (points - 1)
+    # whole milliseconds so the last point lands exactly on `now`
+    step = timedelta(milliseconds=int(ctx.span.total_seconds() * 1000 / (points - 1)))
     series = prom.query_range(
         ctx.render(section.query or "", section),
-        start=ctx.now - ctx.span,
+        start=ctx.now - step * (points - 1),
         end=ctx.now,
         step=step,
     )

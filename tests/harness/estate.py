@@ -60,7 +60,9 @@ def timestamps(
 Row = tuple[str, dict[str, str], list[tuple[float, float]]]
 
 
-def service_series(spec: ServiceSpec, ts: list[float], now: float) -> Iterator[Row]:
+def service_series(
+    spec: ServiceSpec, ts: list[float], now: float, *, gauge_for: float = 600
+) -> Iterator[Row]:
     """Series of one service: requests by code, duration buckets, CPU and memory."""
     before_ratio = spec.error_ratio if spec.error_ratio_before is None else spec.error_ratio_before
     now_b = _cumulative(spec.buckets)
@@ -93,7 +95,7 @@ def service_series(spec: ServiceSpec, ts: list[float], now: float) -> Iterator[R
             {**svc, "le": le},
             counter(spec.rps * now_b[le], spec.rps * before_b[le]),
         )
-    recent = [t for t in ts if t >= now - 600]
+    recent = [t for t in ts if t >= now - gauge_for]
     if spec.cpu_cores is not None:
         yield (
             "container_cpu_usage_seconds_total",
@@ -133,7 +135,7 @@ def estate_openmetrics(
     )
     by_name: dict[str, list[Row]] = {}
     for spec in specs:
-        for row in service_series(spec, ts, now):
+        for row in service_series(spec, ts, now, gauge_for=fine_for):
             by_name.setdefault(row[0], []).append(row)
     return openmetrics_text(row for rows in by_name.values() for row in rows)
 
