@@ -74,7 +74,8 @@ def _keep(ctx: Ctx, key: str) -> bool:
 
 def _finish(result: SectionResult, rows: list[Row]) -> SectionResult:
     """Sort rows (worst level, then value), record problems and the level."""
-    rows.sort(key=lambda r: (-r.level.rank, -(r.value or 0.0), r.key))
+    # rounded so float noise never reorders equal values: ties go by name, deterministically
+    rows.sort(key=lambda r: (-r.level.rank, -round(r.value or 0.0, 9), r.key))
     result.rows = rows
     result.problems = {r.key: r.level for r in rows if r.level is not Level.GREEN}
     result.breaching = len(result.problems)
