@@ -10,6 +10,20 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.i18n import N_
+
+# titles of the default sections (policies/digests.yaml), for the translation catalogs
+DEFAULT_TITLES = (
+    N_("Firing alerts"),
+    N_("Top error rates"),
+    N_("Latency p95 / p99"),
+    N_("SLO error-budget burn"),
+    N_("Saturation (CPU / memory of limits)"),
+    N_("Open incidents"),
+    N_("Pending approvals"),
+    N_("Yesterday's cost"),
+)
+
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policies" / "digests.yaml"
 
 SectionKind = Literal["alerts", "error_rate", "latency", "slo_burn", "saturation", "provider"]

@@ -83,12 +83,13 @@ def _row_line(sec: SectionResult, row: Row, t: T) -> str:
             for k, v in row.extra.items()
             if k.startswith("burn_")
         )
+        target = f"{row.extra.get('target', 0) * 100:g}%"
         return t(
             "{mark} {name} burn {burns} · SLO {target}",
             mark=mark,
             name=name,
             burns=burns,
-            target=f"{row.extra.get('target', 0) * 100:g}%",
+            target=target,
         )
     if sec.kind == "saturation":
         parts = [
