@@ -107,7 +107,8 @@ def build_alerts(ctx: Ctx, section: SectionConfig) -> SectionResult:
         level = worst([Level(section.severity_levels.get(s, "amber")) for s in severities])
         starts = [i[1] for i in items if i[1] is not None]
         members = sorted({i[0][label] for i in items if label in i[0]})
-        extra = {"age_seconds": (ctx.now - min(starts)).total_seconds()} if starts else {}
+        age = max((ctx.now - min(starts)).total_seconds(), 0.0) if starts else None
+        extra = {"age_seconds": age} if age is not None else {}
         rows.append(
             Row(
                 key=name,
