@@ -172,14 +172,13 @@ def build_error_rate(ctx: Ctx, section: SectionConfig) -> SectionResult:
 
 
 def build_latency(ctx: Ctx, section: SectionConfig) -> SectionResult:
-    """p95/p99 per service now and in the previous window (`offset`), in one query."""
+    """p95 and p99 per service now, p99 in the previous window (`offset`), in one query."""
     prom = ctx.require_prom()
     template = section.query or ""
     parts = []
     for tag, q, offset in (
         ("p95", "0.95", ""),
         ("p99", "0.99", ""),
-        ("p95_prev", "0.95", f"offset {ctx.window}"),
         ("p99_prev", "0.99", f"offset {ctx.window}"),
     ):
         inner = ctx.render(template, section, q=q, offset=offset)
