@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def register_all(router: Router) -> None:
     from handlers import billing, copilot
+    from handlers.digests import commands as digests
 
-    for module in (copilot, billing):
+    for module in (copilot, digests, billing):
         module.register(router)
