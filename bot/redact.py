@@ -215,33 +215,94 @@ _SPECIAL: dict[str, Replacer] = {
 }
 
 
+# Literal, lower-case substrings one of which every match contains. A rule runs on a line only
+# when the line holds one of its needles: `in` on a string is far cheaper than a regex scan.
+_NEEDLES: dict[str, tuple[str, ...]] = {
+    "private_key": ("-----begin",),
+    "url_password": ("://",),
+    "authorization": ("authorization",),
+    "bearer_token": ("bearer",),
+    "slack_token": ("xox",),
+    "slack_app_token": ("xapp-",),
+    "slack_webhook": ("hooks.slack.com",),
+    "mattermost_webhook": ("/hooks/",),
+    "anthropic_key": ("sk-ant-",),
+    "openai_key": ("sk-",),
+    "stripe_key": ("_live_", "_test_", "whsec_"),
+    "aws_access_key": ("akia", "asia", "abia", "acca", "aroa", "aida"),
+    "gcp_api_key": ("aiza",),
+    "google_oauth_token": ("ya29.",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "gitlab_token": (
+        "glpat-",
+        "gldt-",
+        "glrt-",
+        "glptt-",
+        "glsoat-",
+        "glcbt-",
+        "gloas-",
+        "glimt-",
+        "glagent-",
+        "gr1348941",
+    ),
+    "jwt": ("eyj",),
+    "yandex_iam_token": ("t1.",),
+    "yandex_api_key": ("aqvn",),
+    "yandex_static_key": ("yc",),
+    "yandex_oauth_token": ("y0_", "y1_", "y2_", "y3_"),
+    "npm_token": ("npm_",),
+    "pypi_token": ("pypi-",),
+    "huggingface_token": ("hf_",),
+    "sendgrid_key": ("sg.",),
+    "telegram_bot_token": (":aa",),
+    "kubernetes_bootstrap_token": ("--token", "bootstrap", "kubeadm"),
+    "secret": ("pass", "pwd", "пароль", "secret", "key", "token", "sig", "credential"),
+}
+
+
 @dataclass(frozen=True)
 class _Rule:
     kind: str
     pattern: re.Pattern[str]
     replace: Replacer
+    needles: tuple[str, ...]
 
 
 RULES: tuple[_Rule, ...] = tuple(
-    _Rule(kind, re.compile(pattern), repl or _SPECIAL[kind]) for kind, pattern, repl in _RULES
+    _Rule(kind, re.compile(pattern), repl or _SPECIAL[kind], _NEEDLES[kind])
+    for kind, pattern, repl in _RULES
+)
+_PEM, _LINE_RULES = RULES[0], RULES[1:]
+# One scan finds every needle present (overlapping, via a lookahead), instead of ~30 `in` tests.
+_NEEDLE_SCAN = re.compile(
+    "(?=("
+    + "|".join(
+        re.escape(n)
+        for n in sorted({n for r in _LINE_RULES for n in r.needles}, key=len, reverse=True)
+    )
+    + "))"
 )
 
-# Cheap pre-filter: most chat lines contain none of these, and skip all the rules.
-_HINT = re.compile(
-    r"-----BEGIN|://|xox|xapp|sk-|sk_|rk_|pk_|whsec_|A[KS]IA|AB[I]A|ACCA|AROA|AIDA|AIza|ya29"
-    r"|gh[pousr]_|github_pat|gl[a-z]{2,6}-|GR1348941|eyJ|t1\.|AQVN|YC|y[0-3]_|npm_|pypi-|hf_"
-    r"|SG\.|:AA|[a-z0-9]{6}\.[a-z0-9]{16}"
-    r"|(?i:authoriz|bearer|token|passw|pwd|парол|secret|key|sig|credential)"
-)
+
+def _redact_line(line: str) -> str:
+    found = set(_NEEDLE_SCAN.findall(line.lower()))
+    if not found:
+        return line
+    for rule in _LINE_RULES:
+        if not found.isdisjoint(rule.needles):
+            line = rule.pattern.sub(rule.replace, line)
+    return line
 
 
 def redact(text: str) -> str:
     """Return `text` with every recognised secret replaced by ``[REDACTED:<kind>]``."""
-    if not text or not _HINT.search(text):
+    if not text:
         return text
-    for rule in RULES:
-        text = rule.pattern.sub(rule.replace, text)
-    return text
+    if "-----BEGIN" in text or "-----begin" in text.lower():
+        text = _PEM.pattern.sub(_PEM.replace, text)  # the one format that spans lines
+    if "\n" not in text:
+        return _redact_line(text)
+    return "\n".join(_redact_line(line) for line in text.split("\n"))
 
 
 def redact_counts(text: str) -> tuple[str, Counter[str]]:
