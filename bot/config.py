@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     anthropic_model: str = "claude-sonnet-4-5"
+    copilot_summary_token_budget: int = Field(default=12_000, ge=1_000)
+    copilot_summary_max_output_tokens: int = Field(default=2_000, ge=256)
+    copilot_postmortem_template: str | None = None
 
     prometheus_url: str | None = None
     alertmanager_url: str | None = None

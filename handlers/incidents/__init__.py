@@ -1,0 +1,1 @@
+"""Incidents: war rooms, summaries, status posts, postmortems."""
