@@ -42,6 +42,7 @@ class CopilotApp:
         self.metrics = Metrics()
         self.router = Router()
         handlers.register_all(self.router)
+        self._routes: list[list[web.RouteDef]] = []
         self.adapters: dict[Platform, PlatformAdapter] = {}
         self.services = Services()
         self.runtime = Runtime(
@@ -58,6 +59,7 @@ class CopilotApp:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._build_platforms()
+        handlers.attach_all(self)
         self.web = self._build_web()
 
     # -- wiring --------------------------------------------------------------------------
@@ -81,8 +83,12 @@ class CopilotApp:
         self.runtime.apis[adapter.platform] = adapter.api
         adapter.sink = self.submit  # type: ignore[attr-defined]
 
+    def add_routes(self, routes: list[web.RouteDef]) -> None:
+        """HTTP routes a handler module serves (e.g. a webhook receiver); call before serving."""
+        self._routes.append(routes)
+
     def extra_routes(self) -> list[list[web.RouteDef]]:
-        return [a.routes() for a in self.adapters.values()]
+        return [a.routes() for a in self.adapters.values()] + self._routes
 
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app
