@@ -178,7 +178,7 @@ def alert_message(ctx: Context, group: AlertGroup, data: dict[str, Any]) -> Mess
         link = str(alert.get("generatorURL") or "")
         tail = f" [{t('graph')}]({link})" if link.startswith(("http://", "https://")) else ""
         lines.append(f"{mark} {user_text(str(text), limit=300)}{tail}")
-    more = len(alerts) - MAX_ALERTS_SHOWN + int(data.get("truncatedAlerts") or 0)
+    more = max(0, len(alerts) - MAX_ALERTS_SHOWN) + int(data.get("truncatedAlerts") or 0)
     if more > 0:
         lines.append(t("…and {n} more", n=more))
     blocks: list = [Header(text=head[:150]), Section(text="\n".join(lines), fields=fields)]
