@@ -176,7 +176,8 @@ def alert_message(ctx: Context, group: AlertGroup, data: dict[str, Any]) -> Mess
         text = ann.get("summary") or ann.get("description") or alert["labels"].get("alertname", "")
         mark = "🔥" if alert.get("status") == "firing" else "✅"
         link = str(alert.get("generatorURL") or "")
-        tail = f" [{t('graph')}]({link})" if link.startswith(("http://", "https://")) else ""
+        graph = t("graph")
+        tail = f" [{graph}]({link})" if link.startswith(("http://", "https://")) else ""
         lines.append(f"{mark} {user_text(str(text), limit=300)}{tail}")
     more = max(0, len(alerts) - MAX_ALERTS_SHOWN) + int(data.get("truncatedAlerts") or 0)
     if more > 0:
@@ -185,7 +186,8 @@ def alert_message(ctx: Context, group: AlertGroup, data: dict[str, Any]) -> Mess
     runbook = (data.get("commonAnnotations") or {}).get("runbook_url")
     notes = []
     if isinstance(runbook, str) and runbook.startswith(("http://", "https://")):
-        notes.append(f"[{t('Runbook')}]({runbook})")
+        label = t("Runbook")
+        notes.append(f"[{label}]({runbook})")
     if group.acked_by:
         notes.append(t("Acknowledged by {who}", who=mention(group.acked_by)))
     if group.silence_id:
@@ -431,5 +433,6 @@ def on_silence(ctx: Context, value: str) -> Message | None:
         s.add(row)
         ctx.update(row.message_key or "", alert_message(ctx, row, data))
         ctx.audit("alert.silence", row.title, {"silence_id": silence_id, "hours": hours})
-    _say(ctx, ctx.t("Silenced for {hours} h ({id}).", hours=f"{hours:g}", id=silence_id))
+    shown = f"{hours:g}"
+    _say(ctx, ctx.t("Silenced for {hours} h ({id}).", hours=shown, id=silence_id))
     return None

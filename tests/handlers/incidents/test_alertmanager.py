@@ -132,7 +132,7 @@ async def test_critical_alert_auto_declares_once_per_group(local: Any) -> None:
     assert "alert:declare" not in buttons(msgs[0])
     await post(client, payload("05"))
     await app.idle()
-    assert [e for e in rows(app, AlertGroup)][0].status == "resolved"
+    assert rows(app, AlertGroup)[0].status == "resolved"
     from storage.models.incidents import TimelineEntry
 
     kinds = [e.kind for e in rows(app, TimelineEntry)]
@@ -163,8 +163,8 @@ async def test_buttons_declare_ack_and_silence_without_alertmanager(local: Any) 
     assert last["ephemeral"] and "ALERTMANAGER_URL" in last["text"]
 
 
-async def _until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(check: Callable[[], bool], limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if await asyncio.to_thread(check):
             return
@@ -217,9 +217,7 @@ async def test_real_prometheus_and_alertmanager(
     await app.idle()
     (group,) = rows(app, AlertGroup)
     assert group.silence_id and group.silenced_by == "bob"
-    import requests
-
-    silences = requests.get(f"{stack.alertmanager_url}/api/v2/silences", timeout=5).json()
+    silences = await (await client.session.get(f"{stack.alertmanager_url}/api/v2/silences")).json()
     assert [s["id"] for s in silences] == [group.silence_id]
     assert silences[0]["matchers"][0] == {
         "name": "alertname",
