@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def register_all(router: Router) -> None:
     from handlers import copilot
+    from handlers.digests import commands as digests
 
-    for module in (copilot,):
+    for module in (copilot, digests):
         module.register(router)
