@@ -57,15 +57,15 @@ def acquire_lease(
         if renewed:
             return token
     row = session.exec(select(SchedulerLease).where(SchedulerLease.name == name)).one()
-    session.refresh(row)
     if row.holder and row.expires_at > now:
         return None
+    current = row.token  # read before the UPDATE (it synchronizes the loaded row)
     won = session.exec(
         update(SchedulerLease)
-        .where(SchedulerLease.name == name, SchedulerLease.token == row.token)
-        .values(holder=holder, token=row.token + 1, expires_at=now + ttl, acquired_at=now)
+        .where(SchedulerLease.name == name, SchedulerLease.token == current)
+        .values(holder=holder, token=current + 1, expires_at=now + ttl, acquired_at=now)
     ).rowcount
-    return row.token + 1 if won else None
+    return current + 1 if won else None
 
 
 def release_lease(session: Session, *, name: str, holder: str, token: int, now: datetime) -> bool:
@@ -99,7 +99,7 @@ def claim_run(
     status: str = "running",
 ) -> bool:
     """Insert the run row for (job_id, slot); True when this caller won the slot."""
-    result = session.exec(
+    inserted = session.exec(
         _insert(session)(JobRun)
         .values(
             job_id=job_id,
@@ -112,8 +112,9 @@ def claim_run(
             finished_at=now if status != "running" else None,
         )
         .on_conflict_do_nothing(index_elements=["job_id", "slot"])
-    )
-    return bool(result.rowcount)
+        .returning(JobRun.id)
+    ).first()
+    return inserted is not None
 
 
 def finish_run(
