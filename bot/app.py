@@ -20,6 +20,7 @@ from bot.events import Event, Platform
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.router import Router
+from bot.scheduler import Scheduler
 from storage import migrate
 from storage.db import make_engine, unit_of_work
 
@@ -54,6 +55,14 @@ class CopilotApp:
             wake_outbox=self._wake_outbox,
         )
         self.dispatcher = Dispatcher(self.runtime, self.metrics)
+        self.scheduler = Scheduler(
+            self.runtime,
+            lease_ttl=timedelta(seconds=settings.copilot_scheduler_lease_ttl),
+            renew_every=timedelta(seconds=settings.copilot_scheduler_renew),
+            enabled=settings.copilot_scheduler_enabled,
+            default_grace=timedelta(seconds=settings.copilot_scheduler_grace),
+        )
+        handlers.register_all_jobs(self.scheduler)
         self.outbox: OutboxWorker | None = None
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -119,6 +128,7 @@ class CopilotApp:
             self.engine, {str(p): a for p, a in self.adapters.items()}, on_result=self._delivered
         )
         await self.outbox.start()
+        await self.scheduler.start()
         self._spawn(self._recover(), "recover-inbox")
 
     async def stop(self) -> None:
@@ -128,6 +138,7 @@ class CopilotApp:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.scheduler.stop()
         if self.outbox:
             await self.outbox.stop()
         for adapter in self.adapters.values():

@@ -61,28 +61,54 @@ def diff(current: Digest, previous: Digest | None) -> list[Change]:
         old = before.get(sec.id)
         if old is None:
             continue
-        base = {"section": sec.id, "section_title": sec.title}
+        sid, title = sec.id, sec.title
         if old.available and not sec.available:
-            changes.append(Change(kind="unavailable", **base))
+            changes.append(Change(kind="unavailable", section=sid, section_title=title))
             continue
         if not old.available and sec.available:
-            changes.append(Change(kind="recovered", **base))
+            changes.append(Change(kind="recovered", section=sid, section_title=title))
             continue
         if not sec.available:
             continue
         for key, level in sec.problems.items():
             was = old.problems.get(key)
             if was is None:
-                worse.append(Change(kind="new", key=key, level=level, **base))
+                worse.append(
+                    Change(kind="new", key=key, level=level, section=sid, section_title=title)
+                )
             elif level.rank > was.rank:
-                worse.append(Change(kind="worse", key=key, level=level, previous_level=was, **base))
+                worse.append(
+                    Change(
+                        kind="worse",
+                        key=key,
+                        level=level,
+                        previous_level=was,
+                        section=sid,
+                        section_title=title,
+                    )
+                )
             elif level.rank < was.rank:
                 better.append(
-                    Change(kind="better", key=key, level=level, previous_level=was, **base)
+                    Change(
+                        kind="better",
+                        key=key,
+                        level=level,
+                        previous_level=was,
+                        section=sid,
+                        section_title=title,
+                    )
                 )
         for key, was in old.problems.items():
             if key not in sec.problems:
-                better.append(Change(kind="resolved", key=key, previous_level=was, **base))
+                better.append(
+                    Change(
+                        kind="resolved",
+                        key=key,
+                        previous_level=was,
+                        section=sid,
+                        section_title=title,
+                    )
+                )
     worse.sort(key=lambda c: (-(c.level.rank if c.level else 0), c.section, c.key))
     better.sort(key=lambda c: (c.section, c.key))
     return changes + worse + better

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import outbox
@@ -74,10 +74,11 @@ def post_status_updates(
     return posted
 
 
+def status_job(ctx: Any) -> None:
+    """Scheduler entry point (a JobContext): digests due at the run's slot."""
+    post_status_updates(ctx.runtime, ctx.slot)
+
+
 def register_jobs(scheduler: Any) -> None:
     """Run the status digests every minute (the scheduler elects one leader among replicas)."""
-    add = getattr(scheduler, "every", None) or getattr(scheduler, "add_job", None)
-    if add is None:
-        log.warning("the scheduler has no every()/add_job(): status digests are not scheduled")
-        return
-    add(JOB_NAME, JOB_SECONDS, post_status_updates)
+    scheduler.add_job(JOB_NAME, status_job, every=timedelta(seconds=JOB_SECONDS))

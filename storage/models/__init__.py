@@ -3,6 +3,6 @@
 Each domain keeps its tables in its own module here; add the module to the import list.
 """
 
-from storage.models import core, incidents
+from storage.models import core, digests, incidents, scheduler
 
-__all__ = ["core", "incidents"]
+__all__ = ["core", "digests", "incidents", "scheduler"]

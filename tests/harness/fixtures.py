@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,9 +14,11 @@ StackFactory = Callable[..., PromStack]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:  # a hook wrapper: yields once, returns the report
     """Remember each phase's report on the item so fixtures can keep logs on failure."""
-    rep = yield
+    rep: Any = yield
     setattr(item, f"rep_{rep.when}", rep)
     return rep
 

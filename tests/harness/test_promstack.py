@@ -32,7 +32,7 @@ class _Hook(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).received.append((self.headers.get("Authorization"), body))
+        self.received.append((self.headers.get("Authorization"), body))
         self.send_response(200)
         self.end_headers()
 
@@ -42,7 +42,10 @@ class _Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
-    handler = type("Hook", (_Hook,), {"received": []})
+    class Hook(_Hook):
+        received: list[tuple[str | None, dict]] = []  # type: ignore[type-arg]
+
+    handler = Hook
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
