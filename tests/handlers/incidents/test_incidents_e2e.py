@@ -256,3 +256,16 @@ async def test_status_digests_per_severity_once_per_slot(local: Any) -> None:
     assert "Mitigated" in json.dumps(digest["message"]) and "stale" not in digest["text"]
     await send(app, client, "bob", "/incident resolve", inc.channel_id)
     assert post_status_updates(rt, T0 + timedelta(minutes=60)) == 0
+
+
+async def test_status_digest_job_runs_through_the_scheduler(local: Any) -> None:
+    from bot.scheduler import JobContext
+    from handlers.incidents.jobs import JOB_NAME
+
+    app, client, _ = local
+    inc = await declare(app, client, "Queue backlog --sev 2")
+    spec = app.scheduler.load_specs()[JOB_NAME]
+    with unit_of_work(app.engine) as s:
+        spec.func(JobContext(app.runtime, JOB_NAME, T0 + timedelta(minutes=31), s))
+    await app.idle()
+    assert "status digest" in (await bot_messages(client, inc.channel_id))[-1]["text"]
