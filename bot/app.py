@@ -20,6 +20,7 @@ from bot.events import Event, Platform
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.router import Router
+from bot.scheduler import Scheduler
 from storage import migrate
 from storage.db import make_engine, unit_of_work
 
@@ -55,6 +56,7 @@ class CopilotApp:
         self.metrics = Metrics()
         self.router = Router()
         handlers.register_all(self.router)
+        self._routes: list[list[web.RouteDef]] = []
         self.adapters: dict[Platform, PlatformAdapter] = {}
         self.services = telemetry_services(settings)
         self.runtime = Runtime(
@@ -66,11 +68,20 @@ class CopilotApp:
             wake_outbox=self._wake_outbox,
         )
         self.dispatcher = Dispatcher(self.runtime, self.metrics)
+        self.scheduler = Scheduler(
+            self.runtime,
+            lease_ttl=timedelta(seconds=settings.copilot_scheduler_lease_ttl),
+            renew_every=timedelta(seconds=settings.copilot_scheduler_renew),
+            enabled=settings.copilot_scheduler_enabled,
+            default_grace=timedelta(seconds=settings.copilot_scheduler_grace),
+        )
+        handlers.register_all_jobs(self.scheduler)
         self.outbox: OutboxWorker | None = None
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._build_platforms()
+        handlers.attach_all(self)
         self.web = self._build_web()
 
     # -- wiring --------------------------------------------------------------------------
@@ -94,8 +105,12 @@ class CopilotApp:
         self.runtime.apis[adapter.platform] = adapter.api
         adapter.sink = self.submit  # type: ignore[attr-defined]
 
+    def add_routes(self, routes: list[web.RouteDef]) -> None:
+        """HTTP routes a handler module serves (e.g. a webhook receiver); call before serving."""
+        self._routes.append(routes)
+
     def extra_routes(self) -> list[list[web.RouteDef]]:
-        return [a.routes() for a in self.adapters.values()]
+        return [a.routes() for a in self.adapters.values()] + self._routes
 
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app
@@ -126,6 +141,7 @@ class CopilotApp:
             self.engine, {str(p): a for p, a in self.adapters.items()}, on_result=self._delivered
         )
         await self.outbox.start()
+        await self.scheduler.start()
         self._spawn(self._recover(), "recover-inbox")
 
     async def stop(self) -> None:
@@ -135,6 +151,7 @@ class CopilotApp:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.scheduler.stop()
         if self.outbox:
             await self.outbox.stop()
         for adapter in self.adapters.values():

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.messages import Context, Header, Section
+from handlers.incidents.extractive import extractive_summary
+from handlers.incidents.summary_render import render_summary
+from handlers.incidents.summary_types import Ref, Summary, SummaryItem
+from tests.fakes.warroom import incident, war_room
+
+RU = {
+    "Incident summary": "Сводка по инциденту",
+    "What happened": "Что произошло",
+    "Actions taken": "Что сделано",
+    "Extractive summary": "Извлечённая сводка",
+}
+
+
+def t(msgid: str, **kw: object) -> str:
+    return msgid.format(**kw)
+
+
+def t_ru(msgid: str, **kw: object) -> str:
+    return RU.get(msgid, msgid).format(**kw)
+
+
+def test_sections_links_and_authors() -> None:
+    s = Summary(
+        mode="llm",
+        model="claude-x",
+        message_count=3,
+        actions=[
+            SummaryItem(
+                text="restarted pods [click](https://evil) @channel",
+                by="bob",
+                refs=[Ref(id="m2", permalink="https://chat.example.com/p/m2"), Ref(id="m3")],
+            )
+        ],
+    )
+    msg = render_summary(s, t, title="Checkout down")
+    header = msg.blocks[0]
+    assert isinstance(header, Header) and header.text == "Summary: Checkout down"
+    assert isinstance(msg.blocks[1], Context) and "claude-x" in msg.blocks[1].text
+    section = next(b for b in msg.blocks if isinstance(b, Section))
+    assert section.text.startswith("*Actions taken*\n• restarted pods \\[click\\](https://evil)")
+    assert "@\u200bchannel" in section.text  # broadcast defanged
+    assert "_bob_" in section.text
+    assert "[1](https://chat.example.com/p/m2) `m3`" in section.text
+
+
+def test_slack_limits_on_a_huge_summary() -> None:
+    item = SummaryItem(text="x" * 400, refs=[Ref(id="m1", permalink="https://c/p/1")])
+    s = Summary(
+        mode="extractive",
+        **{
+            name: [item] * 100
+            for name in (
+                "what_happened",
+                "impact",
+                "current_state",
+                "actions",
+                "open_questions",
+                "next_steps",
+            )
+        },
+    )
+    msg = render_summary(s, t)
+    assert len(msg.blocks) <= 50
+    for block in msg.blocks:
+        if isinstance(block, Section):
+            assert len(block.text) <= 3000
+            assert "more_" in block.text
+
+
+def test_translated_headings_and_extractive_note() -> None:
+    s = extractive_summary(incident(), war_room(300), language="ru", note="нет модели")
+    msg = render_summary(s, t_ru)
+    texts = [getattr(b, "text", "") for b in msg.blocks]
+    assert texts[0] == "Сводка по инциденту"
+    assert "Извлечённая сводка" in texts[1] and any("нет модели" in x for x in texts)
+    assert any(x.startswith("*Что произошло*") for x in texts)
+
+
+def test_empty_summary() -> None:
+    msg = render_summary(Summary(mode="llm", generated_at=datetime(2026, 1, 1, tzinfo=UTC)), t)
+    assert any(getattr(b, "text", "") == "Nothing to summarize yet." for b in msg.blocks)
