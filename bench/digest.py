@@ -95,6 +95,16 @@ def main() -> None:
             rows.append((label, queries, p50, args.runs))
         engine_problems = {(s.id, k) for s in digest.sections for k in s.problems}  # type: ignore[attr-defined]
 
+        print("\nper section (engine, sequential), p50:")
+        for sid in PROM_SECTIONS:
+            p50s, _ = timed(
+                lambda sid=sid: build_digest(
+                    prom=prom, alertmanager=None, config=cfg, window="1h", now=now, sections=[sid]
+                ),
+                args.runs,
+            )
+            print(f"  {sid:<12} {p50s:.3f}s")
+
         names = [s.name for s in specs]
         before = prom.query_count
         p50, baseline_problems = timed(

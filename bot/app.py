@@ -30,6 +30,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def telemetry_services(settings: Settings) -> Services:
+    """Services with the Prometheus/Alertmanager clients configured by PROMETHEUS_URL etc."""
+    from bot.clients.alertmanager import AlertmanagerClient
+    from bot.clients.prometheus import PrometheusClient
+
+    return Services(
+        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
+        alertmanager=(
+            AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
+        ),
+    )
+
+
 class NotMigrated(RuntimeError):
     """The database schema is behind the code: run `console-copilot migrate`."""
 
@@ -44,7 +57,7 @@ class CopilotApp:
         self.router = Router()
         handlers.register_all(self.router)
         self.adapters: dict[Platform, PlatformAdapter] = {}
-        self.services = Services()
+        self.services = telemetry_services(settings)
         self.runtime = Runtime(
             settings=settings,
             engine=self.engine,

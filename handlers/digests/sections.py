@@ -107,7 +107,8 @@ def build_alerts(ctx: Ctx, section: SectionConfig) -> SectionResult:
         level = worst([Level(section.severity_levels.get(s, "amber")) for s in severities])
         starts = [i[1] for i in items if i[1] is not None]
         members = sorted({i[0][label] for i in items if label in i[0]})
-        extra = {"age_seconds": (ctx.now - min(starts)).total_seconds()} if starts else {}
+        age = max((ctx.now - min(starts)).total_seconds(), 0.0) if starts else None
+        extra = {"age_seconds": age} if age is not None else {}
         rows.append(
             Row(
                 key=name,
@@ -171,14 +172,13 @@ def build_error_rate(ctx: Ctx, section: SectionConfig) -> SectionResult:
 
 
 def build_latency(ctx: Ctx, section: SectionConfig) -> SectionResult:
-    """p95/p99 per service now and in the previous window (`offset`), in one query."""
+    """p95 and p99 per service now, p99 in the previous window (`offset`), in one query."""
     prom = ctx.require_prom()
     template = section.query or ""
     parts = []
     for tag, q, offset in (
         ("p95", "0.95", ""),
         ("p99", "0.99", ""),
-        ("p95_prev", "0.95", f"offset {ctx.window}"),
         ("p99_prev", "0.99", f"offset {ctx.window}"),
     ):
         inner = ctx.render(template, section, q=q, offset=offset)

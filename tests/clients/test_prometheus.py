@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,33 +64,6 @@ def test_connection_refused() -> None:
     with pytest.raises(TelemetryUnavailable) as err:
         PrometheusClient(f"http://127.0.0.1:{free_port()}").query("up")
     assert err.value.reason == "connection refused"
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    srv.close()
 
 
 def test_timeout(silent_server: str) -> None:

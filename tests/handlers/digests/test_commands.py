@@ -21,9 +21,15 @@ pytestmark = pytest.mark.prometheus
 async def local(
     db_url: str, known_stack: PromStack
 ) -> AsyncIterator[tuple[CopilotApp, TestClient]]:
-    app = create_app(load_settings(database_url=db_url, copilot_demo=True))
-    app.services.prometheus = PrometheusClient(known_stack.prometheus_url)
-    app.services.alertmanager = AlertmanagerClient(known_stack.alertmanager_url)
+    settings = load_settings(
+        database_url=db_url,
+        copilot_demo=True,
+        prometheus_url=known_stack.prometheus_url,
+        alertmanager_url=known_stack.alertmanager_url,
+    )
+    app = create_app(settings)
+    assert isinstance(app.services.prometheus, PrometheusClient)
+    assert isinstance(app.services.alertmanager, AlertmanagerClient)
     client = TestClient(TestServer(app.web))
     await client.start_server()
     yield app, client
@@ -54,3 +60,18 @@ async def test_digest_now_rejects_a_bad_window(local: tuple[CopilotApp, TestClie
     app, client = local
     bot = await _ask(app, client, "/digest now --window soon")
     assert "must look like 30m, 1h, 6h or 1d" in bot[0]["text"]
+
+
+async def test_digest_now_without_telemetry_still_answers(db_url: str) -> None:
+    app = create_app(load_settings(database_url=db_url, copilot_demo=True))
+    assert app.services.prometheus is None
+    client = TestClient(TestServer(app.web))
+    await client.start_server()
+    try:
+        bot = await _ask(app, client, "/digest now --sections errors,alerts")
+    finally:
+        await client.close()
+    text = str(bot[0]["message"])
+    assert "Status digest: amber" in text
+    assert "unavailable: prometheus: not configured" in text
+    assert "unavailable: alertmanager: not configured" in text

@@ -243,3 +243,33 @@ def test_providers_feed_sections_and_failures_are_contained(
     assert not cost_sec.available
     assert cost_sec.reason == "RuntimeError: billing source missing"
     assert digest.query_count == 0
+
+
+def test_a_hanging_prometheus_times_out_per_section(
+    silent_server: str, config: DigestConfig, known_now: datetime
+) -> None:
+    digest = build_digest(
+        prom=PrometheusClient(silent_server, timeout=0.5),
+        alertmanager=None,
+        config=config,
+        window="1h",
+        now=known_now,
+        sections=["errors", "latency"],
+    )
+    assert [(s.id, s.available, s.reason) for s in digest.sections] == [
+        ("errors", False, "prometheus: timed out after 0.5s"),
+        ("latency", False, "prometheus: timed out after 0.5s"),
+    ]
+    assert digest.status is Level.AMBER
+
+
+def test_russian_rendering(
+    known_stack: PromStack, config: DigestConfig, known_now: datetime
+) -> None:
+    from bot.i18n import Translator
+
+    digest = _build(known_stack, config, known_now, sections=["errors"])
+    message = render_digest(digest, Translator("ru").t)
+    assert message.blocks[0].model_dump()["text"] == "🔴 Сводка состояния: красный"
+    assert "Больше всего ошибок" in message.blocks[1].model_dump()["text"]
+    assert "2 из 4 выше порога" in message.blocks[1].model_dump()["text"]
