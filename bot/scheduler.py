@@ -292,9 +292,9 @@ class Scheduler:
             for spec in specs.values():
                 self._pool.submit(self._guard, self.catch_up, spec)
         for job_id, slot in await asyncio.to_thread(self.adopt_interrupted):
-            spec = specs.get(job_id)
-            if spec is not None:
-                self._pool.submit(self._guard, self.fire, spec, slot, adopted=True)
+            adopted = specs.get(job_id)
+            if adopted is not None:
+                self._pool.submit(self._guard, self.fire, adopted, slot, adopted=True)
 
     def _step_down(self) -> None:
         self.token = None
