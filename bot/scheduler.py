@@ -292,9 +292,9 @@ class Scheduler:
             for spec in specs.values():
                 self._pool.submit(self._guard, self.catch_up, spec)
         for job_id, slot in await asyncio.to_thread(self.adopt_interrupted):
-            spec = specs.get(job_id)
-            if spec is not None:
-                self._pool.submit(self._guard, self.fire, spec, slot, adopted=True)
+            adopted = specs.get(job_id)
+            if adopted is not None:
+                self._pool.submit(self._guard, self.fire, adopted, slot, adopted=True)
 
     def _step_down(self) -> None:
         self.token = None
@@ -331,23 +331,27 @@ class Scheduler:
             if job_id not in specs:
                 job.remove()
         for spec in specs.values():
+            name = spec.fingerprint or spec.id
             job = current.get(spec.id)
-            if job is not None and job.name == spec.fingerprint:
+            if job is not None and job.name == name:
                 continue
-            self._aps.add_job(
-                self._fire_slot,
-                trigger=spec.trigger,
-                id=spec.id,
-                name=spec.fingerprint,
-                kwargs={"job_id": spec.id},
-                misfire_grace_time=max(1, int(spec.grace.total_seconds())),
-                replace_existing=True,
-            )
+            try:
+                self._aps.add_job(
+                    self._fire_slot,
+                    trigger=spec.trigger,
+                    id=spec.id,
+                    name=name,
+                    kwargs={"job_id": spec.id},
+                    misfire_grace_time=max(1, int(spec.grace.total_seconds())),
+                    replace_existing=True,
+                )
+            except Exception:  # one bad job must not keep the others from running
+                log.exception("could not schedule a job", extra={"job": spec.id})
 
-    def _fire_slot(self, *, job_id: str, slot: datetime) -> None:
+    def _fire_slot(self, job_id: str, slot: datetime | None = None) -> None:
         with self._lock:
             spec = self._specs.get(job_id)
-        if spec is not None:
+        if spec is not None and slot is not None:
             self.fire(spec, slot)
 
     def fire(self, spec: JobSpec, slot: datetime, *, adopted: bool = False) -> str:

@@ -115,7 +115,6 @@ def digest_subscribe(ctx: Context, args: Args) -> Message | None:
             created_by=ctx.actor.id,
             now=ctx.now(),
         )
-        ctx.audit("digest.subscribe", f"digest:{sub.id}", {"cron": sub.cron, "tz": tz})
         text = ctx.t(
             "📅 Digest #{id} scheduled here: “{cron}” ({tz}). Next: {next}.",
             id=sub.id,
@@ -188,7 +187,6 @@ def digest_unsubscribe(ctx: Context, args: Args) -> Message | None:
                 )
             )
         repo.cancel_subscription(s, subscription_id=int(raw), by=ctx.actor.id, now=ctx.now())
-        ctx.audit("digest.unsubscribe", f"digest:{raw}", {})
         ctx.reply(Message.plain(ctx.t("🛑 Digest #{id} unsubscribed.", id=raw)))
     return None
 
