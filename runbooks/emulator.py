@@ -68,6 +68,7 @@ class FakeCluster:
     objects: dict[tuple[str, str, str, str], JSON] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    hooks: list[tuple[str, str, Any]] = field(default_factory=list)
     rv: int = 100
 
     # ---- seeding helpers -------------------------------------------------------------
@@ -136,6 +137,15 @@ class FakeCluster:
         self.faults.append(
             Fault(method.upper(), path_contains, status, reason, message, times, delay)
         )
+
+    def after(self, method: str, path_contains: str, fn: Any) -> None:
+        """Call `fn(cluster)` after each matching request is served (simulates other writers)."""
+        self.hooks.append((method.upper(), path_contains, fn))
+
+    def touch(self, prefix: str, plural: str, ns: str, name: str) -> None:
+        """Another client updated the object: bump its resourceVersion."""
+        self.rv += 1
+        self.objects[(prefix, plural, ns, name)]["metadata"]["resourceVersion"] = str(self.rv)
 
     # ---- controller behaviour ---------------------------------------------------------
     def _reconcile_deployment(self, dep: JSON) -> None:
@@ -396,7 +406,9 @@ class FakeKubeServer:
         raw = await request.read()
         body: Any = json.loads(raw) if raw else None
         query = dict(request.query)
-        rec = Recorded(request.method, request.path, query, request.content_type, body)
+        rec = Recorded(
+            request.method, request.path, query, request.headers.get("Content-Type", ""), body
+        )
         self.cluster.requests.append(rec)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _status(401, "Unauthorized", "Unauthorized")
@@ -409,7 +421,11 @@ class FakeKubeServer:
                     await asyncio.sleep(fault.delay)
                 return _status(fault.status, fault.reason, fault.message or fault.reason)
         with self._lock:
-            return self._dispatch(request.method, request.path, query, request.content_type, body)
+            resp = self._dispatch(request.method, request.path, query, request.content_type, body)
+            for method, part, fn in self.cluster.hooks:
+                if method in (request.method, "*") and part in request.path:
+                    fn(self.cluster)
+            return resp
 
     def _dispatch(
         self, method: str, path: str, query: dict[str, str], ctype: str, body: Any

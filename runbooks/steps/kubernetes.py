@@ -303,6 +303,7 @@ def drain(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
                 meta["namespace"],
                 eviction,
                 dry_run="All" if ctx.dry_run else None,
+                _headers={"Content-Type": "application/json"},
             )
         except KubeError as exc:
             raise _fail(exc, ctx, f"pod {pod_name}") from exc
