@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 
@@ -31,7 +32,7 @@ def test_chain_verifies_and_exports(engine: Engine) -> None:
         assert audit.export_jsonl(s, buf) == 5
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert lines[0]["prev_hash"] == audit.GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(lines))
     assert lines[2]["data"] == {"i": 2, "note": "ünïcode"}
 
 
