@@ -46,6 +46,7 @@ class OutboxMessage(SQLModel, table=True):
     thread_key: str | None = Field(default=None, max_length=64)
     thread_id: str | None = Field(default=None, max_length=255)
     target_key: str | None = Field(default=None, max_length=64)
+    target_ts: str | None = Field(default=None, max_length=255)
     user_id: str | None = Field(default=None, max_length=255)
     response_url: str | None = Field(default=None, sa_column=Column(Text))
     payload: str = Field(sa_column=Column(Text, nullable=False))

@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("thread_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("thread_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
         sa.Column("target_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("target_ts", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
         sa.Column("response_url", sa.Text(), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),

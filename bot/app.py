@@ -1,0 +1,200 @@
+"""create_app(settings): the one place that wires storage, router, platforms and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+import handlers
+from bot import inbox, outbox
+from bot.config import Settings
+from bot.context import Runtime, Services
+from bot.dispatch import Dispatcher
+from bot.events import Event, Platform
+from bot.metrics import Metrics
+from bot.outbox import OutboxWorker
+from bot.router import Router
+from storage import migrate
+from storage.db import make_engine, unit_of_work
+
+if TYPE_CHECKING:
+    from bot.platforms.base import PlatformAdapter
+
+log = logging.getLogger(__name__)
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is behind the code: run `console-copilot migrate`."""
+
+
+class CopilotApp:
+    """One bot process: HTTP app, platforms, dispatcher, outbox worker, scheduler."""
+
+    def __init__(self, settings: Settings, *, engine: Any = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.metrics = Metrics()
+        self.router = Router()
+        handlers.register_all(self.router)
+        self.adapters: dict[Platform, PlatformAdapter] = {}
+        self.services = Services()
+        self.runtime = Runtime(
+            settings=settings,
+            engine=self.engine,
+            router=self.router,
+            apis={},
+            services=self.services,
+            wake_outbox=self._wake_outbox,
+        )
+        self.dispatcher = Dispatcher(self.runtime, self.metrics)
+        self.outbox: OutboxWorker | None = None
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._build_platforms()
+        self.web = self._build_web()
+
+    # -- wiring --------------------------------------------------------------------------
+    def _build_platforms(self) -> None:
+        s = self.settings
+        if s.local_enabled:
+            from bot.platforms.local.adapter import LocalAdapter
+
+            self.add_adapter(LocalAdapter(self.engine, demo_label="demo" if s.copilot_demo else ""))
+        if s.slack_enabled:
+            from bot.platforms.slack import SlackAdapter
+
+            self.add_adapter(SlackAdapter(s, self.metrics))
+        if s.mattermost_enabled:
+            from bot.platforms.mattermost import MattermostAdapter
+
+            self.add_adapter(MattermostAdapter(s, self.metrics))
+
+    def add_adapter(self, adapter: PlatformAdapter) -> None:
+        self.adapters[adapter.platform] = adapter
+        self.runtime.apis[adapter.platform] = adapter.api
+        adapter.sink = self.submit  # type: ignore[attr-defined]
+
+    def extra_routes(self) -> list[list[web.RouteDef]]:
+        return [a.routes() for a in self.adapters.values()]
+
+    def _build_web(self) -> web.Application:
+        from bot.http import build_web_app
+
+        web_app = build_web_app(self)
+        web_app.on_startup.append(lambda _app: self.start())
+        web_app.on_cleanup.append(lambda _app: self.stop())
+        return web_app
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def check_schema(self) -> None:
+        missing = migrate.pending(self.engine)
+        if missing:
+            raise NotMigrated(
+                "the database is not migrated (missing "
+                + ", ".join(sorted(missing))
+                + "): run `console-copilot migrate` first"
+            )
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await asyncio.to_thread(self.check_schema)
+        for adapter in self.adapters.values():
+            await adapter.start()
+        self.outbox = OutboxWorker(
+            self.engine, {str(p): a for p, a in self.adapters.items()}, on_result=self._delivered
+        )
+        await self.outbox.start()
+        self._spawn(self._recover(), "recover-inbox")
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.outbox:
+            await self.outbox.stop()
+        for adapter in self.adapters.values():
+            await adapter.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _wake_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
+
+    def _delivered(self, platform: str, result: str) -> None:
+        self.metrics.deliveries.labels(platform=platform, result=result).inc()
+
+    # -- events --------------------------------------------------------------------------
+    async def submit(self, event: Event) -> bool:
+        """Record the event durably (dedupe), then handle it in the background.
+
+        Returns False for a duplicate. Adapters acknowledge after this returns: the event is
+        in the database before the platform hears "ok".
+        """
+        new = await asyncio.to_thread(inbox.record, self.engine, event)
+        outcome = "new" if new else "duplicate"
+        self.metrics.events.labels(
+            platform=str(event.platform), kind=str(event.kind), outcome=outcome
+        ).inc()
+        if new:
+            self._spawn(self._handle(event), f"event-{event.event_id[:16]}")
+        return new
+
+    async def _handle(self, event: Event) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self.dispatcher.handle, event)
+
+    async def _recover(self) -> None:
+        """Handle events acknowledged by a process that died before handling them."""
+        await asyncio.sleep(1)
+        failed = await asyncio.to_thread(
+            inbox.interrupted, self.engine, older_than=timedelta(minutes=10)
+        )
+        if failed:
+            log.warning("events interrupted by a restart", extra={"count": failed})
+        for event in await asyncio.to_thread(
+            inbox.stranded, self.engine, older_than=timedelta(seconds=30)
+        ):
+            self._spawn(self._handle(event), f"recover-{event.event_id[:16]}")
+
+    def refresh_gauges(self) -> None:
+        with unit_of_work(self.engine) as s:
+            self.metrics.outbox_depth.set(outbox.depth(s))
+            self.metrics.outbox_lag.set(outbox.oldest_pending_age(s, datetime.now(UTC)))
+
+    async def idle(self, limit: float = 10.0) -> None:
+        """Wait until no event is being handled and the outbox is drained (tests, demo seed)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            busy = [t for t in self._tasks if t.get_name().startswith(("event-", "recover-"))]
+            if busy:
+                await asyncio.gather(*busy, return_exceptions=True)
+                continue
+            with unit_of_work(self.engine) as s:
+                pending = outbox.depth(s)
+            if pending == 0:
+                return
+            if self.outbox:
+                await self.outbox.drain_once()
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the app did not become idle")
+
+
+def create_app(settings: Settings, **kwargs: Any) -> CopilotApp:
+    return CopilotApp(settings, **kwargs)

@@ -1,0 +1,135 @@
+"""console-copilot: serve, demo, migrate, check-config and operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("console_copilot")
+Command = Callable[[argparse.Namespace], int]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check_config(ns: argparse.Namespace) -> int:
+    """Validate the configuration and say what is enabled."""
+    s = _settings()
+    from storage import migrate
+    from storage.db import make_engine
+
+    print("configuration: ok")
+    print(f"  database: {s.database_url.split('@')[-1]}")
+    print(
+        f"  slack: {'socket mode' if s.slack_app_token else 'http'}"
+        if s.slack_enabled
+        else "  slack: off"
+    )
+    print(f"  mattermost: {s.mattermost_url}" if s.mattermost_enabled else "  mattermost: off")
+    print(f"  local workspace: {'on' if s.local_enabled else 'off'}")
+    print(
+        f"  llm: {'anthropic ' + s.anthropic_model if s.anthropic_api_key else 'off (fallbacks)'}"
+    )
+    for name in ("incidents", "alerts", "finops", "partner_review"):
+        if not getattr(s, f"copilot_{name}_channel"):
+            print(
+                f"  warning: COPILOT_{name.upper()}_CHANNEL is not set; "
+                "announcements go to the channel a command came from"
+            )
+    try:
+        engine = make_engine(s.database_url)
+        missing = migrate.pending(engine)
+    except Exception as exc:
+        print(f"  database: unreachable ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print("  schema: up to date" if not missing else "  schema: NOT migrated (run migrate)")
+    return 0 if not missing else 1
+
+
+def cmd_migrate(ns: argparse.Namespace) -> int:
+    """Apply database migrations."""
+    s = _settings()
+    from storage import migrate
+    from storage.db import make_engine
+
+    revs = migrate.upgrade(make_engine(s.database_url))
+    print("migrated: " + ", ".join(revs))
+    return 0
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    """Run the bot."""
+    s = _settings()
+    return _run(s)
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    """Run the bot on the local workspace with SQLite and sample data."""
+    os.environ.setdefault("DATABASE_URL", "sqlite:///var/demo.db")
+    s = _settings(copilot_demo=True, copilot_http_host=ns.host, copilot_http_port=ns.port)
+    from bot.demo import prepare
+
+    prepare(s)
+    print(f"Console Copilot demo: open http://{ns.host}:{ns.port}/  (Ctrl-C to stop)", flush=True)
+    return _run(s)
+
+
+def _run(settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot import logs
+    from bot.app import NotMigrated, create_app
+
+    logs.configure(settings.copilot_log_level)
+    app = create_app(settings)
+    try:
+        app.check_schema()
+    except NotMigrated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    web.run_app(
+        app.web,
+        host=settings.copilot_http_host,
+        port=settings.copilot_http_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="console-copilot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the bot").set_defaults(fn=cmd_serve)
+    d = sub.add_parser("demo", help="run on the local workspace with sample data")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=int(os.environ.get("COPILOT_HTTP_PORT", "8080")))
+    d.set_defaults(fn=cmd_demo)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("check-config", help="validate configuration").set_defaults(fn=cmd_check_config)
+    from bot import cli_tools
+
+    cli_tools.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    fn: Command = ns.fn
+    return fn(ns)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""From an acknowledged event to a handler: locale, context, routing, errors, bookkeeping."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cachetools import TTLCache
+from sqlmodel import select
+
+from bot import help as help_
+from bot import inbox
+from bot.context import Context, Runtime
+from bot.events import Event, EventKind
+from bot.i18n import Translator, normalize_locale, translator
+from bot.messages import Message, Section
+from bot.router import UsageError
+from storage.db import unit_of_work
+from storage.models.core import ChannelPref, UserPref
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Runs handlers (synchronously, in a worker thread) for events already in the inbox."""
+
+    def __init__(self, runtime: Runtime, metrics: Metrics) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+        self._platform_locales: TTLCache[tuple[str, str], str | None] = TTLCache(4096, 3600)
+        self.on_handled: Callable[[Event], None] | None = None
+
+    # -- locale --------------------------------------------------------------------------
+    def resolve_locale(self, event: Event) -> str:
+        """User preference, else channel setting, else the platform's user locale, else default."""
+        with unit_of_work(self.runtime.engine) as s:
+            user = s.exec(
+                select(UserPref.locale).where(
+                    UserPref.platform == str(event.platform), UserPref.user_id == event.actor.id
+                )
+            ).first()
+            if user:
+                return user
+            chan = s.exec(
+                select(ChannelPref.locale).where(
+                    ChannelPref.platform == str(event.platform),
+                    ChannelPref.channel_id == event.channel.id,
+                )
+            ).first()
+            if chan:
+                return chan
+        platform_locale = normalize_locale(event.actor.locale) or self._platform_locale(event)
+        return platform_locale or self.runtime.settings.copilot_default_locale
+
+    def _platform_locale(self, event: Event) -> str | None:
+        key = (str(event.platform), event.actor.id)
+        if key in self._platform_locales:
+            return self._platform_locales[key]
+        api = self.runtime.apis.get(event.platform)
+        value = None
+        if api is not None:
+            try:
+                value = normalize_locale(api.user(event.actor.id).locale)
+            except Exception:  # the platform's user API is optional for the locale
+                log.debug("user locale lookup failed", exc_info=True)
+        self._platform_locales[key] = value
+        return value
+
+    # -- handling ------------------------------------------------------------------------
+    def handle(self, event: Event) -> None:
+        """Process one recorded event exactly once (claims it in the inbox first)."""
+        if not inbox.claim(self.runtime.engine, event):
+            return
+        started = time.perf_counter()
+        error: str | None = None
+        tr = translator(self.resolve_locale(event))
+        ctx = Context(self.runtime, event, tr)
+        label = event.command or event.action_id or str(event.kind)
+        try:
+            self._route(ctx, tr)
+        except UsageError as exc:
+            ctx.reply(help_.usage_error(exc, event.command, tr), ephemeral=True)
+        except Exception as exc:  # never a stack trace to the user
+            ref = uuid.uuid4().hex[:8]
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("handler failed", extra={"ref": ref, "event": event.event_id})
+            self.metrics.errors.labels(kind=str(event.kind)).inc()
+            msg = tr.t("Something went wrong while handling this (reference {ref}).", ref=ref)
+            try:
+                ctx.reply(Message(text=msg, blocks=[Section(text="⚠️ " + msg)]), ephemeral=True)
+            except Exception:
+                log.exception("could not report the error")
+        finally:
+            inbox.finish(self.runtime.engine, event, error=error)
+            self.metrics.handler_latency.labels(kind=str(event.kind), command=label[:40]).observe(
+                time.perf_counter() - started
+            )
+            self.runtime.wake_outbox()
+            if self.on_handled:
+                self.on_handled(event)
+
+    def _route(self, ctx: Context, tr: Translator) -> None:
+        router = self.runtime.router
+        ev = ctx.event
+        result: Message | None = None
+        if ev.kind == EventKind.COMMAND:
+            route = router.route(ev.command or "", ev.text, tr.t)
+            if route.sub is None:
+                result = help_.group_help(route.group, route.help_topic or "", tr)
+                ctx.reply(result, ephemeral=True)
+                return
+            result = route.sub.handler(ctx, route.args)
+        elif ev.kind == EventKind.ACTION:
+            handler = router.actions.get(ev.action_id or "")
+            if handler is None:
+                raise UsageError(tr.t("This button is no longer supported."))
+            result = handler(ctx, ev.action_value or "")
+        elif ev.kind == EventKind.SUBMISSION:
+            handler = router.submissions.get(ev.action_id or "")
+            if handler is None:
+                raise UsageError(tr.t("This form is no longer supported."))
+            result = handler(ctx, ev.action_value or "")
+        elif ev.kind == EventKind.MENTION:
+            if router.mention_handler is None:
+                result = help_.overview(router, tr)
+            else:
+                result = router.mention_handler(ctx)
+        elif ev.kind == EventKind.MESSAGE:
+            for matcher, thread_handler in router.thread_handlers:
+                if matcher(ctx):
+                    result = thread_handler(ctx)
+                    break
+        if result is not None:
+            ctx.reply(result)

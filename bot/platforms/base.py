@@ -1,0 +1,87 @@
+"""What every chat platform adapter provides to the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from bot.events import Actor, ChannelRef, Platform
+from bot.messages import Message
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+
+class DeliveryError(Exception):
+    """Delivery failed. `retry_after` (seconds) when the platform said when to retry."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, permanent: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class ChatError(Exception):
+    """A synchronous chat API call failed (create channel, invite, history...)."""
+
+
+@dataclass(frozen=True)
+class OutboxOp:
+    """One resolved outbox row, ready to deliver."""
+
+    key: str
+    op: str  # post | update | ephemeral | delete
+    channel_id: str
+    message: Message
+    thread_ts: str | None = None
+    target_ts: str | None = None
+    user_id: str | None = None
+    response_url: str | None = None
+    locale: str = "en"
+
+
+@dataclass(frozen=True)
+class Delivered:
+    ts: str | None
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """A message read back from a channel (for summaries and timelines)."""
+
+    id: str
+    ts: datetime
+    user_id: str
+    user_name: str
+    text: str
+    thread_id: str | None = None
+    permalink: str | None = None
+    is_bot: bool = False
+
+
+class ChatApi(Protocol):
+    """Synchronous calls handlers make through `ctx.chat` (they run in worker threads)."""
+
+    def create_channel(self, name: str, *, topic: str = "") -> ChannelRef: ...
+    def find_channel(self, name_or_id: str) -> ChannelRef | None: ...
+    def invite(self, channel_id: str, user_ids: list[str]) -> None: ...
+    def pin(self, channel_id: str, ts: str) -> None: ...
+    def history(
+        self, channel_id: str, *, since: datetime | None = None, limit: int = 5000
+    ) -> list[HistoryMessage]: ...
+    def user(self, user_id: str) -> Actor: ...
+    def group_members(self, group: str) -> set[str]: ...
+    def permalink(self, channel_id: str, ts: str) -> str | None: ...
+
+
+class PlatformAdapter(Protocol):
+    platform: Platform
+    api: ChatApi
+
+    async def deliver(self, op: OutboxOp) -> Delivered: ...
+    def routes(self) -> list[web.RouteDef]: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...

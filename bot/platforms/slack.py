@@ -1,0 +1,369 @@
+"""Slack via slack-bolt: HTTP Events API at /slack/events, or Socket Mode with SLACK_APP_TOKEN.
+
+Bolt verifies signatures (v0 HMAC, five-minute window), answers url_verification and SSL
+checks. Our listeners record the event in the inbox and acknowledge at once
+(`process_before_response=True`: no ack polling); the work continues in the background and
+answers through the outbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from cachetools import TTLCache
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.events import Actor, ChannelRef, Event, Platform
+from bot.platforms import slack_inbound as inbound
+from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
+from bot.platforms.slack_render import render
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bot.config import Settings
+    from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+_ANY = re.compile(".*")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+RETRYABLE_ERRORS = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+
+
+class SlackApi:
+    """ChatApi over slack_sdk's WebClient (synchronous, for handler threads)."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._users: TTLCache[str, Actor] = TTLCache(4096, 3600)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        """Call a Web API method through slack_sdk's own method (its encoding, its checks)."""
+        fn = getattr(self.client, method.replace(".", "_"))
+        kwargs = {k: v for k, v in kwargs.items() if v not in (None, "")}
+        try:
+            return fn(**kwargs)
+        except SlackApiError as exc:
+            raise ChatError(f"{method}: {exc.response.get('error', exc)}") from exc
+
+    def create_channel(self, name: str, *, topic: str = "") -> ChannelRef:
+        data = self._call("conversations.create", name=name)
+        ch = data["channel"]
+        if topic:
+            try:
+                self._call("conversations.setTopic", channel=ch["id"], topic=topic[:250])
+            except ChatError:
+                log.warning("could not set the topic", extra={"channel": ch["id"]})
+        return ChannelRef(platform=Platform.SLACK, id=ch["id"], name=ch.get("name", name))
+
+    def find_channel(self, name_or_id: str) -> ChannelRef | None:
+        key = name_or_id.lstrip("#")
+        if _CHANNEL_ID.match(key):
+            try:
+                ch = self._call("conversations.info", channel=key)["channel"]
+            except ChatError:
+                return None
+            return ChannelRef(
+                platform=Platform.SLACK,
+                id=ch["id"],
+                name=ch.get("name", ""),
+                is_shared=bool(ch.get("is_ext_shared") or ch.get("is_shared")),
+            )
+        cursor = None
+        for _ in range(50):
+            data = self._call(
+                "conversations.list",
+                limit=1000,
+                cursor=cursor or "",
+                types="public_channel,private_channel",
+                exclude_archived=True,
+            )
+            for ch in data.get("channels", []):
+                if ch.get("name") == key:
+                    return ChannelRef(
+                        platform=Platform.SLACK,
+                        id=ch["id"],
+                        name=key,
+                        is_shared=bool(ch.get("is_ext_shared") or ch.get("is_shared")),
+                    )
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    def invite(self, channel_id: str, user_ids: list[str]) -> None:
+        users = sorted({u for u in user_ids if u})
+        if not users:
+            return
+        try:
+            self._call("conversations.invite", channel=channel_id, users=",".join(users))
+        except ChatError as exc:
+            if "already_in_channel" not in str(exc) and "cant_invite_self" not in str(exc):
+                raise
+
+    def pin(self, channel_id: str, ts: str) -> None:
+        try:
+            self._call("pins.add", channel=channel_id, timestamp=ts)
+        except ChatError as exc:
+            if "already_pinned" not in str(exc):
+                raise
+
+    def history(
+        self, channel_id: str, *, since: datetime | None = None, limit: int = 5000
+    ) -> list[HistoryMessage]:
+        out: list[HistoryMessage] = []
+        cursor = None
+        oldest = f"{since.timestamp():.6f}" if since else "0"
+        while len(out) < limit:
+            data = self._call(
+                "conversations.history",
+                channel=channel_id,
+                limit=200,
+                oldest=oldest,
+                cursor=cursor or "",
+            )
+            for m in data.get("messages", []):
+                out.append(self._line(channel_id, m))
+                if m.get("reply_count") and len(out) < limit:
+                    replies = self._call(
+                        "conversations.replies", channel=channel_id, ts=m["ts"], limit=200
+                    )
+                    out.extend(
+                        self._line(channel_id, r)
+                        for r in replies.get("messages", [])
+                        if r.get("ts") != m["ts"]
+                    )
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        out.sort(key=lambda h: h.ts)
+        return out[:limit]
+
+    def _line(self, channel_id: str, m: dict[str, Any]) -> HistoryMessage:
+        uid = str(m.get("user") or m.get("bot_id") or "")
+        name = uid
+        if m.get("user"):
+            try:
+                name = self.user(uid).label
+            except ChatError:
+                name = uid
+        return HistoryMessage(
+            id=str(m.get("ts")),
+            ts=datetime.fromtimestamp(float(m.get("ts", 0)), UTC),
+            user_id=uid,
+            user_name=name,
+            text=str(m.get("text", "")),
+            thread_id=m.get("thread_ts") if m.get("thread_ts") != m.get("ts") else None,
+            is_bot=bool(m.get("bot_id")),
+        )
+
+    def user(self, user_id: str) -> Actor:
+        if user_id in self._users:
+            return self._users[user_id]
+        u = self._call("users.info", user=user_id, include_locale=True)["user"]
+        profile = u.get("profile") or {}
+        actor = Actor(
+            id=user_id,
+            name=u.get("name", ""),
+            display_name=profile.get("display_name") or u.get("real_name", ""),
+            locale=u.get("locale"),
+            is_bot=bool(u.get("is_bot")),
+        )
+        self._users[user_id] = actor
+        return actor
+
+    def group_members(self, group: str) -> set[str]:
+        group_id = group.split(":")[-1]
+        data = self._call("usergroups.users.list", usergroup=group_id)
+        return set(data.get("users", []))
+
+    def permalink(self, channel_id: str, ts: str) -> str | None:
+        try:
+            return self._call("chat.getPermalink", channel=channel_id, message_ts=ts).get(
+                "permalink"
+            )
+        except ChatError:
+            return None
+
+
+class SlackAdapter:
+    platform = Platform.SLACK
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        token = settings.slack_bot_token or ""
+        self.client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
+        self.api = SlackApi(WebClient(token=token, base_url=settings.slack_api_url, timeout=10))
+        self.sink: Callable[[Event], Awaitable[bool]] | None = None
+        self._bot_user_id: str | None = None
+        self._socket: Any = None
+        self._http: aiohttp.ClientSession | None = None
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=settings.slack_signing_secret or "socket-mode",
+            process_before_response=True,
+            request_verification_enabled=not settings.slack_app_token,
+            ignoring_self_events_enabled=True,
+        )
+        self._register()
+
+    # -- inbound -------------------------------------------------------------------------
+    def _register(self) -> None:
+        app = self.bolt
+
+        @app.command(_ANY)
+        async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._submit(inbound.command_event(body))
+            await ack()
+
+        @app.action(_ANY)
+        async def on_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+            for event in inbound.action_events(body):
+                await self._submit(event)
+            await ack()
+
+        @app.view(_ANY)
+        async def on_view(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._submit(inbound.view_event(body))
+            await ack()
+
+        @app.event("app_mention")
+        async def on_mention(body: dict[str, Any]) -> None:
+            await self._submit(inbound.mention_event(body))
+
+        @app.event("message")
+        async def on_message(body: dict[str, Any]) -> None:
+            event = inbound.message_event(body, self._bot_user_id)
+            if event is not None:
+                await self._submit(event)
+
+    async def _submit(self, event: Event) -> None:
+        started = event.received_at or time.time()
+        if self.sink is not None:
+            await self.sink(event)
+        if self.metrics is not None:
+            self.metrics.ack_latency.labels(platform="slack").observe(time.time() - started)
+
+    def routes(self) -> list[web.RouteDef]:
+        if self.settings.slack_app_token:
+            return []
+        return [web.post("/slack/events", self.http_events)]
+
+    async def http_events(self, request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        try:
+            auth = await self.client.auth_test()
+            self._bot_user_id = auth.get("user_id")
+        except Exception as exc:  # Slack down at start-up must not stop the bot
+            log.warning("slack auth.test failed", extra={"error": str(exc)})
+        if self.settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+        if self._http is not None:
+            await self._http.close()
+
+    # -- outbound ------------------------------------------------------------------------
+    async def deliver(self, op: OutboxOp) -> Delivered:
+        payload = render(op.message)
+        try:
+            if op.op == "update":
+                resp = await self.client.chat_update(
+                    channel=op.channel_id, ts=op.target_ts or "", **payload
+                )
+                return Delivered(ts=resp.get("ts"), channel_id=resp.get("channel"))
+            if op.op == "delete":
+                await self.client.chat_delete(channel=op.channel_id, ts=op.target_ts or "")
+                return Delivered(ts=op.target_ts, channel_id=op.channel_id)
+            if op.op == "ephemeral":
+                if op.response_url:
+                    await self._respond(op.response_url, {"response_type": "ephemeral", **payload})
+                    return Delivered(ts=None, channel_id=op.channel_id)
+                resp = await self.client.chat_postEphemeral(
+                    channel=op.channel_id,
+                    user=op.user_id or "",
+                    thread_ts=op.thread_ts,
+                    **payload,
+                )
+                return Delivered(ts=resp.get("message_ts"), channel_id=op.channel_id)
+            try:
+                resp = await self.client.chat_postMessage(
+                    channel=op.channel_id, thread_ts=op.thread_ts, unfurl_links=False, **payload
+                )
+            except SlackApiError as exc:
+                error = exc.response.get("error", "")
+                if op.response_url and error in ("not_in_channel", "channel_not_found"):
+                    await self._respond(op.response_url, {"response_type": "in_channel", **payload})
+                    return Delivered(ts=None, channel_id=op.channel_id)
+                raise
+            ts, channel = resp.get("ts"), resp.get("channel")
+            for att in op.message.attachments:
+                await self.client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=op.thread_ts or ts,
+                    filename=att.filename,
+                    title=att.title or att.filename,
+                    content=base64.b64decode(att.content_b64),
+                )
+            return Delivered(ts=ts, channel_id=channel)
+        except SlackApiError as exc:
+            raise _delivery_error(exc) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"slack unreachable: {type(exc).__name__}: {exc}") from None
+
+    async def _respond(self, url: str, body: dict[str, Any]) -> None:
+        assert self._http is not None
+        async with self._http.post(url, json=body) as resp:
+            if resp.status == 429:
+                raise DeliveryError("response_url 429", retry_after=_retry_after(resp.headers))
+            if resp.status >= 500:
+                raise DeliveryError(f"response_url {resp.status}")
+            if resp.status >= 400:
+                raise DeliveryError(f"response_url {resp.status}", permanent=True)
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        return float(headers.get("Retry-After") or headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _delivery_error(exc: SlackApiError) -> DeliveryError:
+    status = exc.response.status_code
+    error = str(exc.response.get("error", "") or "")
+    if status == 429 or error == "ratelimited":
+        return DeliveryError(
+            "slack 429 ratelimited", retry_after=_retry_after(exc.response.headers)
+        )
+    if status >= 500 or error in RETRYABLE_ERRORS:
+        return DeliveryError(f"slack {status} {error}")
+    return DeliveryError(f"slack error: {error or status}", permanent=True)
