@@ -112,6 +112,15 @@ class FakeCluster:
             },
         )
 
+    def roll_out(self, ns: str, name: str, image: str) -> None:
+        """Change a Deployment's image as a CI/CD pipeline would (new ReplicaSet revision)."""
+        dep = self.get("/apis/apps/v1", "deployments", ns, name)
+        dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        dep["metadata"]["generation"] = dep["metadata"].get("generation", 1) + 1
+        self.rv += 1
+        dep["metadata"]["resourceVersion"] = str(self.rv)
+        self._reconcile_deployment(dep)
+
     def get(self, prefix: str, plural: str, ns: str, name: str) -> JSON:
         return self.objects[(prefix, plural, ns, name)]
 

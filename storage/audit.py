@@ -160,3 +160,13 @@ def export_jsonl(session: Session, fp: IO[str]) -> int:
         )
         n += 1
     return n
+
+
+def verify_command(session: Session, out: IO[str]) -> int:
+    """`console-copilot audit verify`: print the result; exit status 1 when the chain is broken."""
+    result = verify(session)
+    if result.ok:
+        out.write(f"audit chain ok ({result.checked} entries)\n")
+        return 0
+    out.write(f"audit chain BROKEN at entry {result.first_bad_id}: {result.reason}\n")
+    return 1

@@ -81,3 +81,16 @@ def test_concurrent_appends_keep_one_chain(engine: Engine) -> None:
     assert errors == []
     with unit_of_work(engine) as s:
         assert audit.verify(s) == audit.VerifyResult(True, 20)
+
+
+def test_verify_command(engine: Engine) -> None:
+    _fill(engine, 2)
+    out = io.StringIO()
+    with unit_of_work(engine) as s:
+        assert audit.verify_command(s, out) == 0
+    assert out.getvalue() == "audit chain ok (2 entries)\n"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET subject = 'x' WHERE id = 1"))
+    with unit_of_work(engine) as s:
+        assert audit.verify_command(s, out) == 1
+    assert "BROKEN at entry 1" in out.getvalue()
