@@ -280,8 +280,18 @@ def check_windows(policy: Policy, facts: Facts, now: datetime, t: Translate = _t
     return Decision(True, t("Inside the allowed change windows"))
 
 
-def decide_request(policy: Policy, facts: Facts, now: datetime, t: Translate = _t) -> Decision:
-    """May this run be requested, and how: auto, after approvals, only suggested, or not at all."""
+def decide_request(
+    policy: Policy,
+    facts: Facts,
+    now: datetime,
+    t: Translate = _t,
+    *,
+    require_approval: bool = False,
+) -> Decision:
+    """May this run be requested, and how: auto, after approvals, only suggested, or not at all.
+
+    `require_approval` (requests from AI agents) turns `auto` into `approval`: a model's
+    proposal always waits for a human."""
     level = automation_level(policy, facts)
     if level is Level.READ_ONLY:
         return Decision(
@@ -306,6 +316,8 @@ def decide_request(policy: Policy, facts: Facts, now: datetime, t: Translate = _
     window = check_windows(policy, facts, now, t)
     if not window.allowed:
         return Decision(False, window.reason, level=level)
+    if level is Level.AUTO and require_approval:
+        level = Level.APPROVAL
     if level is Level.AUTO:
         if RISKS.index(facts.risk) <= RISKS.index(policy.auto_max_risk):
             return Decision(

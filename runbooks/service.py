@@ -290,6 +290,7 @@ class RunbookService:
         source: str = "chat",
         execute_auto: bool = True,
         progress: Callable[[RunView], None] | None = None,
+        require_approval: bool = False,
     ) -> Outcome:
         """Validate, pre-check, dry-run and apply the policy; create the run when allowed.
 
@@ -320,7 +321,7 @@ class RunbookService:
                 "dry_run", t("Dry run of {name}: nothing was changed", name=rb.name), plan=plan
             )
         now = self.clock()
-        decision = decide_request(self.policy, facts, now, t)
+        decision = decide_request(self.policy, facts, now, t, require_approval=require_approval)
         if not decision.allowed:
             with unit_of_work(self.engine) as s:
                 audit.append(

@@ -220,3 +220,10 @@ def test_policy_rejects_unknown_groups_and_keys() -> None:
         parse_policy({"rules": [{"match": {}, "groups": ["nope"]}]}, {})
     with pytest.raises(ValueError, match="unknown match keys"):
         parse_policy({}, {"rules": [{"match": {"team": "x"}, "level": "auto"}]})
+
+
+def test_agents_always_need_a_human() -> None:
+    facts = Facts("restart-deployment", "low", "staging", "shop")
+    assert decide_request(POLICY, facts, MONDAY).level == Level.AUTO
+    d = decide_request(POLICY, facts, MONDAY, require_approval=True)
+    assert d.level == Level.APPROVAL and d.approvals_required == 1
