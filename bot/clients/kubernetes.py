@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -47,6 +48,7 @@ class KubeError(Exception):
             "unreachable": "The Kubernetes API is unreachable ({detail}).",
             "invalid": "Kubernetes rejected the change to {target} as invalid: {detail}",
             "unauthorized": "The bot's Kubernetes credentials were rejected (401).",
+            "exists": "{target} already exists.",
         }
         msg = messages.get(self.kind, "Kubernetes error on {target} ({status}): {detail}")
         return t(msg, target=target, detail=self.detail, status=self.status)
@@ -58,8 +60,13 @@ def classify(exc: BaseException) -> KubeError:
         return exc
     if isinstance(exc, ApiException):
         detail = exc.reason or ""
+        reason = ""
         with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(exc.body or "{}").get("message") or detail
+            body = json.loads(exc.body or "{}")
+            detail = body.get("message") or detail
+            reason = body.get("reason") or ""
+        if exc.status == 409 and reason == "AlreadyExists":
+            return KubeError("exists", 409, str(detail))
         kind = {
             401: "unauthorized",
             403: "forbidden",
@@ -107,6 +114,8 @@ class KubeClient:
             return fn(*args, **kwargs)
         except (ApiException, urllib3.exceptions.HTTPError, TimeoutError) as exc:
             raise classify(exc) from exc
+        except pydantic.ValidationError as exc:  # the client checks arguments before sending
+            raise KubeError("invalid", None, str(exc).splitlines()[0]) from exc
 
     def raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Call an API method and return the response as plain JSON (no model objects)."""

@@ -15,6 +15,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+JSON_HEADERS = {"Content-Type": "application/json"}
 JSONObj = dict[str, Any]
 
 
@@ -303,7 +304,7 @@ def drain(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
                 meta["namespace"],
                 eviction,
                 dry_run="All" if ctx.dry_run else None,
-                _headers={"Content-Type": "application/json"},
+                _headers=JSON_HEADERS,
             )
         except KubeError as exc:
             raise _fail(exc, ctx, f"pod {pod_name}") from exc
@@ -315,4 +316,48 @@ def drain(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
         ctx.t(prefix + "drain node {node} ({n} pods evicted)", node=node, n=len(evicted)),
         changes,
         {"evicted": evicted},
+    )
+
+
+# kind -> (create method name on the API group, group attribute, namespaced)
+CREATABLE = {
+    "Namespace": ("create_namespace", "core", False),
+    "ResourceQuota": ("create_namespaced_resource_quota", "core", True),
+    "LimitRange": ("create_namespaced_limit_range", "core", True),
+    "NetworkPolicy": ("create_namespaced_network_policy", "networking", True),
+    "ConfigMap": ("create_namespaced_config_map", "core", True),
+}
+
+
+def create_objects(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
+    """Create objects (Namespace, ResourceQuota, LimitRange, NetworkPolicy, ConfigMap) that do
+    not exist yet; existing ones are left as they are (reported, never overwritten)."""
+    kube = ctx.require_kube()
+    changes: list[Change] = []
+    created: list[str] = []
+    for manifest in args["objects"]:
+        kind = manifest.get("kind")
+        if kind not in CREATABLE:
+            raise StepFailed(ctx.t("create_objects cannot create a {kind}", kind=kind))
+        method, group, namespaced = CREATABLE[kind]
+        meta = manifest.get("metadata") or {}
+        where = f"{meta.get('namespace')}/" if namespaced else ""
+        target = f"{kind.lower()} {where}{meta.get('name')}"
+        fn = getattr(getattr(kube, group), method)
+        call_args = (meta["namespace"], manifest) if namespaced else (manifest,)
+        try:
+            # The generated client sends no Content-Type for these bodies; the API wants JSON.
+            kube.raw(fn, *call_args, dry_run="All", _headers=JSON_HEADERS)
+            if not ctx.dry_run:
+                kube.raw(fn, *call_args, _headers=JSON_HEADERS)
+        except KubeError as exc:
+            if exc.kind == "exists":
+                changes.append(Change(target, "state", "exists", "unchanged"))
+                continue
+            raise _fail(exc, ctx, target) from exc
+        changes.append(Change(target, "state", "—", "created"))
+        created.append(target)
+    prefix = "Dry run: " if ctx.dry_run else ""
+    return StepResult(
+        True, ctx.t(prefix + "{n} object(s) created", n=len(created)), changes, {"created": created}
     )

@@ -41,6 +41,26 @@ def test_every_request_is_in_the_openapi_contract(kube: KubeClient, cluster: Fak
         ),
         ("cordon", {"node": "node-b"}),
         ("drain", {"node": "node-a"}),
+        (
+            "create_objects",
+            {
+                "objects": [
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p-x"}},
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ResourceQuota",
+                        "metadata": {"name": "q", "namespace": "p-x"},
+                        "spec": {"hard": {"pods": "5"}},
+                    },
+                    {
+                        "apiVersion": "v1",
+                        "kind": "LimitRange",
+                        "metadata": {"name": "l", "namespace": "p-x"},
+                        "spec": {"limits": []},
+                    },
+                ]
+            },
+        ),
     ]:
         KINDS[kind].run(ctx, args)
     paths = _spec_paths()
@@ -61,3 +81,4 @@ def test_every_request_is_in_the_openapi_contract(kube: KubeClient, cluster: Fak
     assert ("PATCH", "/apis/apps/v1/namespaces/{namespace}/deployments/{name}") in seen
     assert ("POST", "/api/v1/namespaces/{namespace}/pods/{name}/eviction") in seen
     assert ("GET", "/api/v1/pods") in seen
+    assert ("POST", "/api/v1/namespaces/{namespace}/resourcequotas") in seen

@@ -51,17 +51,20 @@ def test_parse_duration() -> None:
 
 def test_prometheus_check_passes_and_fails() -> None:
     ok = KINDS["prometheus_check"].run(
-        StepContext(prometheus=StaticProm(0.01)), {"query": "err", "op": "<", "threshold": 0.05})
+        StepContext(prometheus=StaticProm(0.01)), {"query": "err", "op": "<", "threshold": 0.05}
+    )
     assert ok.summary == "err = 0.01 (must be < 0.05)"
     with pytest.raises(StepFailed, match=r"Check failed: err = 0.2 \(must be < 0.05\)"):
         KINDS["prometheus_check"].run(
-            StepContext(prometheus=StaticProm(0.2)), {"query": "err", "op": "<", "threshold": 0.05})
+            StepContext(prometheus=StaticProm(0.2)), {"query": "err", "op": "<", "threshold": 0.05}
+        )
 
 
 def test_wait_for_a_condition_and_time_out() -> None:
     clock = Clock()
-    ctx = StepContext(prometheus=StaticProm(0.3, 0.2, 0.01), sleep=clock.sleep,
-                      monotonic=clock.monotonic)
+    ctx = StepContext(
+        prometheus=StaticProm(0.3, 0.2, 0.01), sleep=clock.sleep, monotonic=clock.monotonic
+    )
     cond = {"kind": "prometheus_check", "query": "err", "op": "<", "threshold": 0.05}
     res = KINDS["wait"].run(ctx, {"condition": cond, "timeout": "5m", "interval": "30s"})
     assert res.summary.startswith("Condition met") and clock.sleeps == [30, 30]
@@ -117,9 +120,14 @@ def prometheus(tmp_path: Path) -> Iterator[str]:
         port = s.getsockname()[1]
     (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 1h}\n")
     proc = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -167,3 +167,31 @@ def test_no_cluster_configured() -> None:
         KINDS["scale"].run(
             StepContext(kube=None), {"namespace": "a", "deployment": "b", "replicas": 1}
         )
+
+
+def test_partner_sandbox_creates_labeled_objects_once(
+    kube: KubeClient, cluster: FakeCluster
+) -> None:
+    from runbooks.catalog import load_catalog
+    from runbooks.params import validate_params
+    from runbooks.templating import render
+
+    rb = load_catalog()["partner-sandbox"]
+    values, errors = validate_params(rb, {"partner": "acme"})
+    assert errors == []
+    args = render(rb.steps[0].args, values)
+    dry = KINDS["create_objects"].run(StepContext(kube=kube, dry_run=True), args)
+    assert next(c.render() for c in dry.changes) == "namespace partner-acme: state — → created"
+    assert cluster.list("/api/v1", "namespaces") == []
+    KINDS["create_objects"].run(StepContext(kube=kube), args)
+    ns = cluster.get("/api/v1", "namespaces", "", "partner-acme")
+    assert ns["metadata"]["labels"]["copilot.example/partner"] == "acme"
+    quota = cluster.get("/api/v1", "resourcequotas", "partner-acme", "sandbox-quota")
+    assert quota["spec"]["hard"] == {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"}
+    netpol = cluster.get(
+        "/apis/networking.k8s.io/v1", "networkpolicies", "partner-acme", "sandbox-isolation"
+    )
+    assert netpol["metadata"]["labels"] == {"copilot.example/partner": "acme"}
+    again = KINDS["create_objects"].run(StepContext(kube=kube), args)
+    assert again.output["created"] == []
+    assert {c.after for c in again.changes} == {"unchanged"}
