@@ -253,14 +253,10 @@ def check_windows(policy: Policy, facts: Facts, now: datetime, t: Translate = _t
             and fr.match.matches(facts)
             and not (fr.unless and fr.unless.matches(facts))
         ):
+            why = ": " + fr.reason if fr.reason else ""
+            end = fr.end.strftime("%Y-%m-%d %H:%M %Z")
             return Decision(
-                False,
-                t(
-                    "Change freeze “{name}” until {end}{why}",
-                    name=fr.name,
-                    end=fr.end.strftime("%Y-%m-%d %H:%M %Z"),
-                    why=f": {fr.reason}" if fr.reason else "",
-                ),
+                False, t("Change freeze “{name}” until {end}{why}", name=fr.name, end=end, why=why)
             )
     for hw in policy.allowed_hours:
         applies = hw.match.matches(facts) and not (hw.unless and hw.unless.matches(facts))

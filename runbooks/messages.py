@@ -20,7 +20,7 @@ from bot.messages import (
     mention,
     user_text,
 )
-from runbooks.model import Runbook
+from runbooks.model import RUN_STATE, Runbook
 from runbooks.service import Outcome, Plan, RunView
 
 Translate = Callable[..., str]
@@ -40,17 +40,6 @@ STATE_ICON = {
     "failed": "❌",
     "skipped": "⏭️",
     "interrupted": "⚠️",
-}
-RUN_STATE = {
-    "pending_approval": N_("waiting for approval"),
-    "approved": N_("approved"),
-    "running": N_("running"),
-    "succeeded": N_("succeeded"),
-    "failed": N_("failed"),
-    "cancelled": N_("cancelled"),
-    "expired": N_("expired"),
-    "interrupted": N_("interrupted — needs a decision"),
-    "rejected": N_("rejected"),
 }
 RISK = {"low": N_("low"), "medium": N_("medium"), "high": N_("high"), "critical": N_("critical")}
 DEMO = N_("Demo cluster (emulated): nothing real is changed.")

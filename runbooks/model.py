@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.i18n import N_
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -53,3 +55,21 @@ class Runbook:
             + [("step", s) for s in self.steps]
             + [("verification", s) for s in self.verification]
         )
+
+
+RUN_STATE = {
+    "pending_approval": N_("waiting for approval"),
+    "approved": N_("approved"),
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "expired": N_("expired"),
+    "interrupted": N_("interrupted — needs a decision"),
+    "rejected": N_("rejected"),
+}
+
+
+def state_label(state: str, t: Any) -> str:
+    """The translated name of a run state."""
+    return str(t(RUN_STATE[state])) if state in RUN_STATE else state

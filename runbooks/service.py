@@ -32,7 +32,7 @@ from policies.engine import (
     decide_request,
     expiry,
 )
-from runbooks.model import Runbook, StepSpec
+from runbooks.model import Runbook, StepSpec, state_label
 from runbooks.params import validate_params
 from runbooks.steps import KINDS, StepContext, StepFailed, StepResult
 from runbooks.steps.base import PromQuery, default_t
@@ -411,7 +411,11 @@ class RunbookService:
                     return Outcome("not_found", t("No run #{id}", id=run_id))
                 return Outcome(
                     "not_pending",
-                    t("Run #{id} is {state}; nothing to approve", id=run_id, state=t(run.state)),
+                    t(
+                        "Run #{id} is {state}; nothing to approve",
+                        id=run_id,
+                        state=state_label(run.state, t),
+                    ),
                     run=self.view(s, run),
                 )
             run = repo.get_run(s, run_id=run_id)
@@ -520,7 +524,11 @@ class RunbookService:
             ):
                 return Outcome(
                     "not_pending",
-                    t("Run #{id} is {state}; nothing to reject", id=run_id, state=t(run.state)),
+                    t(
+                        "Run #{id} is {state}; nothing to reject",
+                        id=run_id,
+                        state=state_label(run.state, t),
+                    ),
                     run=self.view(s, run),
                 )
             repo.add_approval(
@@ -572,7 +580,7 @@ class RunbookService:
                     t(
                         "Run #{id} is {state}; it cannot be cancelled",
                         id=run_id,
-                        state=t(run.state),
+                        state=state_label(run.state, t),
                     ),
                     run=self.view(s, run),
                 )
@@ -884,7 +892,7 @@ class RunbookService:
                     t(
                         "Run #{id} is {state}; only interrupted or failed runs can be resumed",
                         id=run_id,
-                        state=t(run.state),
+                        state=state_label(run.state, t),
                     ),
                     run=self.view(s, run),
                 )

@@ -21,6 +21,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from bot.i18n import N_
+
 T = TypeVar("T")
 Translate = Callable[..., str]
 
@@ -37,20 +39,28 @@ class KubeError(Exception):
     def describe(self, t: Translate, *, target: str) -> str:
         """A clear, user-facing sentence for this error."""
         messages = {
-            "conflict": "{target} was changed by someone else while the bot was working on it "
-            "(409 Conflict); nothing was applied, run the runbook again to use the latest "
-            "version.",
-            "forbidden": "The bot is not allowed to change {target} (403 Forbidden): {detail}. "
-            "Its service account needs the matching RBAC permission.",
-            "not_found": "{target} does not exist (404 Not Found); check the namespace and name.",
-            "timeout": "The Kubernetes API did not answer in time for {target}; the change "
-            "may or may not have been applied, check the cluster before retrying.",
-            "unreachable": "The Kubernetes API is unreachable ({detail}).",
-            "invalid": "Kubernetes rejected the change to {target} as invalid: {detail}",
-            "unauthorized": "The bot's Kubernetes credentials were rejected (401).",
-            "exists": "{target} already exists.",
+            "conflict": N_(
+                "{target} was changed by someone else while the bot was working on it "
+                "(409 Conflict); nothing was applied, run the runbook again to use the latest "
+                "version."
+            ),
+            "forbidden": N_(
+                "The bot is not allowed to change {target} (403 Forbidden): {detail}. "
+                "Its service account needs the matching RBAC permission."
+            ),
+            "not_found": N_(
+                "{target} does not exist (404 Not Found); check the namespace and name."
+            ),
+            "timeout": N_(
+                "The Kubernetes API did not answer in time for {target}; the change "
+                "may or may not have been applied, check the cluster before retrying."
+            ),
+            "unreachable": N_("The Kubernetes API is unreachable ({detail})."),
+            "invalid": N_("Kubernetes rejected the change to {target} as invalid: {detail}"),
+            "unauthorized": N_("The bot's Kubernetes credentials were rejected (401)."),
+            "exists": N_("{target} already exists."),
         }
-        msg = messages.get(self.kind, "Kubernetes error on {target} ({status}): {detail}")
+        msg = messages.get(self.kind, N_("Kubernetes error on {target} ({status}): {detail}"))
         return t(msg, target=target, detail=self.detail, status=self.status)
 
 

@@ -71,12 +71,13 @@ def prometheus_check(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
         )
     except (OSError, RuntimeError, ValueError) as exc:
         raise StepFailed(ctx.t("Prometheus query failed: {error}", error=str(exc))) from exc
+    shown = format(threshold, "g")
     text = ctx.t(
         "{query} = {values} (must be {op} {threshold})",
         query=query,
         values=values,
         op=op,
-        threshold=f"{threshold:g}",
+        threshold=shown,
     )
     if not ok:
         raise StepFailed(ctx.t("Check failed: {text}", text=text))

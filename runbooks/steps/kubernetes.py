@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.clients.kubernetes import KubeClient, KubeError
+from bot.i18n import N_
 from runbooks.steps.base import Change, StepContext, StepFailed, StepResult, as_int
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -16,6 +17,21 @@ SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 JSON_HEADERS = {"Content-Type": "application/json"}
+# (dry run, done) summaries
+RESTART = (N_("Dry run: restart {target}"), N_("Restarted {target}"))
+SCALE = (N_("Dry run: scale {target}"), N_("Scaled {target}"))
+SET_IMAGE = (N_("Dry run: set the image of {target}"), N_("Set the image of {target}"))
+ROLLBACK = (
+    N_("Dry run: roll {target} back to revision {revision}"),
+    N_("Rolled {target} back to revision {revision}"),
+)
+CORDON = (N_("Dry run: cordon node {node}"), N_("Cordoned node {node}"))
+UNCORDON = (N_("Dry run: uncordon node {node}"), N_("Uncordoned node {node}"))
+DRAIN = (
+    N_("Dry run: drain node {node} ({n} pods to evict)"),
+    N_("Drained node {node} ({n} pods evicted)"),
+)
+CREATE = (N_("Dry run: {n} object(s) to create"), N_("{n} object(s) created"))
 JSONObj = dict[str, Any]
 
 
@@ -65,7 +81,13 @@ def _fail(exc: KubeError, ctx: StepContext, target: str) -> StepFailed:
 
 
 def _patch_deployment(
-    ctx: StepContext, ns: str, name: str, make_patch: Any, ctype: str, verb: str
+    ctx: StepContext,
+    ns: str,
+    name: str,
+    make_patch: Any,
+    ctype: str,
+    msgs: tuple[str, str],
+    **fmt: Any,
 ) -> StepResult:
     """GET, dry-run PATCH, diff, then real PATCH guarded by resourceVersion."""
     kube = ctx.require_kube()
@@ -83,9 +105,7 @@ def _patch_deployment(
         )
         changes = diff_objects(target, before, after)
         if ctx.dry_run:
-            return StepResult(
-                True, ctx.t("Dry run: {verb} {target}", verb=verb, target=target), changes
-            )
+            return StepResult(True, ctx.t(msgs[0], target=target, **fmt), changes)
         applied = kube.raw(
             kube.apps.patch_namespaced_deployment, name, ns, body, _content_type=ctype
         )
@@ -93,7 +113,7 @@ def _patch_deployment(
         raise _fail(exc, ctx, target) from exc
     return StepResult(
         True,
-        ctx.t("{verb} {target}", verb=verb.capitalize(), target=target),
+        ctx.t(msgs[1], target=target, **fmt),
         changes,
         {"resourceVersion": applied.get("metadata", {}).get("resourceVersion")},
     )
@@ -113,7 +133,7 @@ def rollout_restart(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
             "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}},
         }
 
-    return _patch_deployment(ctx, args["namespace"], args["deployment"], patch, SMP, "restart")
+    return _patch_deployment(ctx, args["namespace"], args["deployment"], patch, SMP, RESTART)
 
 
 def scale(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
@@ -123,7 +143,7 @@ def scale(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
     def patch(before: JSONObj) -> JSONObj:
         return {"metadata": _guard(before), "spec": {"replicas": replicas}}
 
-    return _patch_deployment(ctx, args["namespace"], args["deployment"], patch, SMP, "scale")
+    return _patch_deployment(ctx, args["namespace"], args["deployment"], patch, SMP, SCALE)
 
 
 def set_image(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
@@ -148,7 +168,7 @@ def set_image(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
             },
         }
 
-    return _patch_deployment(ctx, args["namespace"], args["deployment"], patch, SMP, "set image on")
+    return _patch_deployment(ctx, args["namespace"], args["deployment"], patch, SMP, SET_IMAGE)
 
 
 def previous_revision(kube: KubeClient, dep: JSONObj, to_revision: int | None) -> JSONObj | None:
@@ -206,9 +226,7 @@ def rollback(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
             {"op": "replace", "path": "/spec/template", "value": template},
         ]
 
-    result = _patch_deployment(
-        ctx, ns, name, patch, JSON_PATCH, f"roll back to revision {revision}"
-    )
+    result = _patch_deployment(ctx, ns, name, patch, JSON_PATCH, ROLLBACK, revision=revision)
     result.output["revision"] = revision
     return result
 
@@ -265,9 +283,8 @@ def cordon(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
     node = args["node"]
     unschedulable = not bool(args.get("uncordon", False))
     changes, _ = _patch_node(ctx, node, unschedulable)
-    verb = "cordon" if unschedulable else "uncordon"
-    prefix = "Dry run: " if ctx.dry_run else ""
-    return StepResult(True, ctx.t(prefix + "{verb} node {node}", verb=verb, node=node), changes)
+    msgs = CORDON if unschedulable else UNCORDON
+    return StepResult(True, ctx.t(msgs[0] if ctx.dry_run else msgs[1], node=node), changes)
 
 
 def drain(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
@@ -310,10 +327,9 @@ def drain(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
             raise _fail(exc, ctx, f"pod {pod_name}") from exc
         evicted.append(pod_name)
         changes.append(Change(f"pod {pod_name}", "status", "running", "evicted"))
-    prefix = "Dry run: " if ctx.dry_run else ""
     return StepResult(
         True,
-        ctx.t(prefix + "drain node {node} ({n} pods evicted)", node=node, n=len(evicted)),
+        ctx.t(DRAIN[0] if ctx.dry_run else DRAIN[1], node=node, n=len(evicted)),
         changes,
         {"evicted": evicted},
     )
@@ -357,7 +373,9 @@ def create_objects(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
             raise _fail(exc, ctx, target) from exc
         changes.append(Change(target, "state", "—", "created"))
         created.append(target)
-    prefix = "Dry run: " if ctx.dry_run else ""
     return StepResult(
-        True, ctx.t(prefix + "{n} object(s) created", n=len(created)), changes, {"created": created}
+        True,
+        ctx.t(CREATE[0] if ctx.dry_run else CREATE[1], n=len(created)),
+        changes,
+        {"created": created},
     )

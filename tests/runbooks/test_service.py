@@ -267,3 +267,26 @@ def test_concurrent_approvals_execute_once(
     view = svc.status(run_id)
     assert view and view.state == "succeeded" and len(view.approvals) == 1
     assert [s.attempt for s in view.steps] == [1]
+
+
+def test_messages_follow_the_locale(engine: Engine, kube: KubeClient) -> None:
+    from bot.i18n import Translator
+
+    ru = Translator("ru").t
+    svc = make_service(engine, kube)
+    bad = svc.request_run(
+        runbook="scale-deployment",
+        requester=ALICE,
+        t=ru,
+        params={"namespace": "shop", "deployment": "basket", "replicas": "99"},
+    )
+    assert bad.message == "replicas должен быть не больше 50, получено 99"
+    out = svc.request_run(
+        runbook="restart-deployment",
+        requester=ALICE,
+        t=ru,
+        params={"namespace": "shop", "deployment": "cart"},
+    )
+    assert out.run is not None
+    refused = svc.approve(out.run.id, actor="alice", platform="local", t=ru)
+    assert refused.message == "Вы запросили этот запуск; одобрить его должен другой человек"
