@@ -24,113 +24,27 @@ from sqlmodel import Session
 
 from bot.clients.kubernetes import KubeClient
 from policies.engine import (
-    Decision,
     Facts,
     GroupResolver,
     Policy,
-    decide_approval,
     decide_request,
     expiry,
 )
-from runbooks.model import Runbook, StepSpec, state_label
+from runbooks import approvals, execution
+from runbooks.execution import STALE_AFTER
+from runbooks.model import Runbook, StepSpec
 from runbooks.params import validate_params
-from runbooks.steps import KINDS, StepContext, StepFailed, StepResult
+from runbooks.runs import Outcome, Plan, PlannedStep, Requester, RunView, StepView
+from runbooks.steps import KINDS, StepContext, StepFailed
 from runbooks.steps.base import PromQuery, default_t
 from runbooks.templating import render
 from storage import audit
 from storage import runbooks as repo
 from storage.db import unit_of_work
-from storage.models.runbooks import RunbookApproval, RunbookRun, RunbookStep
+from storage.models.runbooks import RunbookRun, RunbookStep
 
 log = logging.getLogger(__name__)
 Translate = Callable[..., str]
-
-
-@dataclass(frozen=True)
-class Requester:
-    user_id: str
-    platform: str
-    name: str = ""
-    channel: str = ""
-    thread_key: str | None = None
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    idx: int
-    phase: str
-    name: str
-    kind: str
-    args: dict[str, Any]
-    summary: str = ""
-    changes: tuple[str, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    steps: tuple[PlannedStep, ...]
-
-    @property
-    def errors(self) -> list[str]:
-        return [f"{s.name}: {s.error}" for s in self.steps if s.error]
-
-    @property
-    def changes(self) -> list[str]:
-        return [c for s in self.steps for c in s.changes]
-
-
-@dataclass(frozen=True)
-class StepView:
-    idx: int
-    phase: str
-    name: str
-    kind: str
-    state: str  # pending | running | succeeded | failed | skipped | interrupted
-    attempt: int = 0
-    output: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class RunView:
-    """A read-only picture of a run for messages and status commands."""
-
-    id: int
-    runbook: str
-    title: str
-    risk: str
-    state: str
-    params: dict[str, Any]
-    requester: str
-    requester_name: str
-    platform: str
-    channel: str
-    level: str
-    policy: dict[str, Any]
-    plan: list[str]
-    steps: tuple[StepView, ...]
-    approvals: tuple[tuple[str, str, str], ...]  # (user id, name, decision)
-    reason: str | None
-    message_key: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    messages: tuple[str, ...] = ()
-    demo: bool = False
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The answer of a service call: `status` (machine) and `message` (user-facing)."""
-
-    status: str
-    message: str
-    run: RunView | None = None
-    plan: Plan | None = None
-    decision: Decision | None = None
-    errors: tuple[str, ...] = ()
 
 
 @dataclass
@@ -214,11 +128,11 @@ class RunbookService:
         names = [(p, s) for p, s in rb.all_steps()] if rb else []
         recorded: dict[int, RunbookStep] = {}
         messages: list[str] = []
-        for st in repo.steps(session, run_id=run.id):
-            recorded[st.idx] = st  # last attempt wins
-        for st in recorded.values():
-            if st.kind == "notify" and st.state == "succeeded" and st.output:
-                messages.append(json.loads(st.output).get("summary", ""))
+        for row in repo.steps(session, run_id=run.id):
+            recorded[row.idx] = row  # last attempt wins
+        for row in recorded.values():
+            if row.kind == "notify" and row.state == "succeeded" and row.output:
+                messages.append(json.loads(row.output).get("summary", ""))
         views = []
         for idx, (phase, spec) in enumerate(names):
             st = recorded.get(idx)
@@ -392,6 +306,8 @@ class RunbookService:
         )
 
     # ---- approvals -----------------------------------------------------------------------
+
+    # ---- approvals, execution, housekeeping (see approvals.py, execution.py) -------------
     def approve(
         self,
         run_id: int,
@@ -402,85 +318,9 @@ class RunbookService:
         t: Translate = default_t,
     ) -> Outcome:
         """Record an approval; when enough, move the run to `approved` (then call execute)."""
-        now = self.clock()
-        with unit_of_work(self.engine) as s:
-            # The UPDATE locks the run row: concurrent approvals of one run serialize here.
-            if not repo.touch(s, run_id=run_id, state=repo.PENDING):
-                run = repo.get_run(s, run_id=run_id)
-                if run is None:
-                    return Outcome("not_found", t("No run #{id}", id=run_id))
-                return Outcome(
-                    "not_pending",
-                    t(
-                        "Run #{id} is {state}; nothing to approve",
-                        id=run_id,
-                        state=state_label(run.state, t),
-                    ),
-                    run=self.view(s, run),
-                )
-            run = repo.get_run(s, run_id=run_id)
-            assert run is not None
-            prior = [
-                a.approver for a in repo.approvals(s, run_id=run_id) if a.decision == "approve"
-            ]
-            snapshot = json.loads(run.policy)
-            d = decide_approval(
-                snapshot,
-                approver=actor,
-                platform=platform,
-                requester=run.requester,
-                prior_approvers=prior,
-                expires_at=run.expires_at,
-                now=now,
-                resolve_group=self.resolve_group,
-                t=t,
-            )
-            if not d.allowed:
-                audit.append(
-                    s,
-                    actor=f"{platform}:{actor}",
-                    action="runbook.approval_refused",
-                    subject=f"run:{run_id}",
-                    data={"reason": d.reason},
-                )
-                return Outcome("refused", d.reason, run=self.view(s, run), decision=d)
-            if not repo.add_approval(
-                s,
-                approval=RunbookApproval(
-                    run_id=run_id,
-                    approver=actor,
-                    approver_name=actor_name,
-                    platform=platform,
-                    decision="approve",
-                    at=now,
-                ),
-            ):
-                return Outcome("refused", t("You already approved this run"), run=self.view(s, run))
-            audit.append(
-                s,
-                actor=f"{platform}:{actor}",
-                action="runbook.approved",
-                subject=f"run:{run_id}",
-                data={
-                    "approvals": len(prior) + 1,
-                    "required": snapshot.get("approvals_required", 1),
-                },
-            )
-            need = int(snapshot.get("approvals_required", 1))
-            if len(prior) + 1 >= need:
-                repo.transition(
-                    s,
-                    run_id=run_id,
-                    from_states=[repo.PENDING],
-                    to_state=repo.APPROVED,
-                    decided_at=now,
-                )
-                status = "approved"
-            else:
-                status = "recorded"
-            return Outcome(
-                status, d.reason, run=self.view(s, repo.get_run(s, run_id=run_id)), decision=d
-            )  # type: ignore[arg-type]
+        return approvals.approve(
+            self, run_id, actor=actor, platform=platform, actor_name=actor_name, t=t
+        )
 
     def reject(
         self,
@@ -492,355 +332,16 @@ class RunbookService:
         reason: str = "",
         t: Translate = default_t,
     ) -> Outcome:
-        """Reject a pending run (any eligible approver, or the requester withdrawing it)."""
-        now = self.clock()
-        with unit_of_work(self.engine) as s:
-            run = repo.get_run(s, run_id=run_id)
-            if run is None:
-                return Outcome("not_found", t("No run #{id}", id=run_id))
-            snapshot = json.loads(run.policy)
-            if actor != run.requester:
-                d = decide_approval(
-                    {**snapshot, "requester_may_approve": True},
-                    approver=actor,
-                    platform=platform,
-                    requester=run.requester,
-                    prior_approvers=[],
-                    expires_at=None,
-                    now=now,
-                    resolve_group=self.resolve_group,
-                    t=t,
-                )
-                if not d.allowed:
-                    return Outcome("refused", d.reason, run=self.view(s, run))
-            if not repo.transition(
-                s,
-                run_id=run_id,
-                from_states=[repo.PENDING],
-                to_state=repo.REJECTED,
-                decided_at=now,
-                finished_at=now,
-                reason=reason or None,
-            ):
-                return Outcome(
-                    "not_pending",
-                    t(
-                        "Run #{id} is {state}; nothing to reject",
-                        id=run_id,
-                        state=state_label(run.state, t),
-                    ),
-                    run=self.view(s, run),
-                )
-            repo.add_approval(
-                s,
-                approval=RunbookApproval(
-                    run_id=run_id,
-                    approver=actor,
-                    approver_name=actor_name,
-                    platform=platform,
-                    decision="reject",
-                    comment=reason or None,
-                    at=now,
-                ),
-            )
-            audit.append(
-                s,
-                actor=f"{platform}:{actor}",
-                action="runbook.rejected",
-                subject=f"run:{run_id}",
-                data={"reason": reason},
-            )
-            return Outcome(
-                "rejected",
-                t("Run #{id} rejected", id=run_id),
-                run=self.view(s, repo.get_run(s, run_id=run_id)),
-            )  # type: ignore[arg-type]
+        """Reject a pending run (an eligible approver, or the requester withdrawing it)."""
+        return approvals.reject(
+            self, run_id, actor=actor, platform=platform, actor_name=actor_name, reason=reason, t=t
+        )
 
     def cancel(
         self, run_id: int, *, actor: str, platform: str, t: Translate = default_t
     ) -> Outcome:
-        """Cancel a run that is pending, approved, interrupted or failed; a running run stops
-        before its next step."""
-        now = self.clock()
-        with unit_of_work(self.engine) as s:
-            ok = repo.transition(
-                s,
-                run_id=run_id,
-                from_states=[repo.PENDING, repo.APPROVED, repo.RUNNING, repo.INTERRUPTED],
-                to_state=repo.CANCELLED,
-                finished_at=now,
-                reason=f"cancelled by {actor}",
-            )
-            run = repo.get_run(s, run_id=run_id)
-            if run is None:
-                return Outcome("not_found", t("No run #{id}", id=run_id))
-            if not ok:
-                return Outcome(
-                    "not_cancellable",
-                    t(
-                        "Run #{id} is {state}; it cannot be cancelled",
-                        id=run_id,
-                        state=state_label(run.state, t),
-                    ),
-                    run=self.view(s, run),
-                )
-            audit.append(
-                s,
-                actor=f"{platform}:{actor}",
-                action="runbook.cancelled",
-                subject=f"run:{run_id}",
-                data={},
-            )
-            return Outcome("cancelled", t("Run #{id} cancelled", id=run_id), run=self.view(s, run))
-
-    # ---- execution -----------------------------------------------------------------------
-    def execute(
-        self,
-        run_id: int,
-        progress: Callable[[RunView], None] | None = None,
-        t: Translate = default_t,
-    ) -> RunView:
-        """Run an approved run's steps, once: only the caller that moves it to running executes."""
-        now = self.clock()
-        with unit_of_work(self.engine) as s:
-            claimed = repo.transition(
-                s,
-                run_id=run_id,
-                from_states=[repo.APPROVED],
-                to_state=repo.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                executor=self.executor_id,
-            )
-            if claimed:
-                audit.append(
-                    s,
-                    actor=f"executor:{self.executor_id}",
-                    action="runbook.started",
-                    subject=f"run:{run_id}",
-                    data={},
-                )
-            run = repo.get_run(s, run_id=run_id)
-            if run is None:
-                raise KeyError(run_id)
-            view = self.view(s, run)
-        if not claimed:
-            return view
-        rb = self.catalog[run.runbook]
-        params = json.loads(run.params)
-        ctx = self._ctx(t, dry_run=False)
-        self._notify(progress, run_id)
-        for idx, (phase, spec) in enumerate(rb.all_steps()):
-            if idx < run.resume_from:
-                continue
-            if not self._run_step(run_id, idx, phase, spec, params, ctx, t, progress):
-                break
-        else:
-            with unit_of_work(self.engine) as s:
-                if repo.transition(
-                    s,
-                    run_id=run_id,
-                    from_states=[repo.RUNNING],
-                    to_state=repo.SUCCEEDED,
-                    finished_at=self.clock(),
-                ):
-                    audit.append(
-                        s,
-                        actor=f"executor:{self.executor_id}",
-                        action="runbook.succeeded",
-                        subject=f"run:{run_id}",
-                        data={},
-                    )
-        final = self.status(run_id)
-        assert final is not None
-        if progress:
-            progress(final)
-        return final
-
-    def _notify(self, progress: Callable[[RunView], None] | None, run_id: int) -> None:
-        if progress is None:
-            return
-        view = self.status(run_id)
-        if view is not None:
-            try:
-                progress(view)
-            except Exception:
-                log.exception("runbook progress callback failed")
-
-    def _run_step(
-        self,
-        run_id: int,
-        idx: int,
-        phase: str,
-        spec: StepSpec,
-        params: dict[str, Any],
-        ctx: StepContext,
-        t: Translate,
-        progress: Callable[[RunView], None] | None,
-    ) -> bool:
-        """Record the start, run, record the end. False stops the run (failed or cancelled)."""
-        with unit_of_work(self.engine) as s:
-            # Still ours and still running? (a cancel between steps stops here)
-            if not repo.touch(
-                s,
-                run_id=run_id,
-                state=repo.RUNNING,
-                only_executor=self.executor_id,
-                heartbeat_at=self.clock(),
-            ):
-                return False
-            step = repo.start_step(
-                s,
-                step=RunbookStep(
-                    run_id=run_id,
-                    idx=idx,
-                    phase=phase,
-                    name=spec.name,
-                    kind=spec.kind,
-                    started_at=self.clock(),
-                ),
-            )
-            step_id = step.id
-            assert step_id is not None
-        self._notify(progress, run_id)
-        error: str | None = None
-        result: StepResult | None = None
-        try:
-            if self._when(spec, params):
-                result = KINDS[spec.kind].run(ctx, render(spec.args, params))
-            else:
-                result = StepResult(True, t("skipped"))
-        except StepFailed as exc:
-            error = exc.message
-        except Exception as exc:
-            log.exception("runbook step crashed")
-            error = t("The step crashed: {error}", error=str(exc) or type(exc).__name__)
-        with unit_of_work(self.engine) as s:
-            state = "succeeded" if error is None else "failed"
-            if (
-                result is not None
-                and result.summary == t("skipped")
-                and not self._when(spec, params)
-            ):
-                state = "skipped"
-            output = None
-            if result is not None:
-                output = json.dumps(
-                    {
-                        "summary": result.summary,
-                        "changes": [c.render() for c in result.changes],
-                        "output": result.output,
-                    },
-                    default=str,
-                )
-            repo.finish_step(
-                s,
-                step_id=step_id,
-                state=state,
-                finished_at=self.clock(),
-                output=output,
-                error=error,
-            )
-            audit.append(
-                s,
-                actor=f"executor:{self.executor_id}",
-                action=f"runbook.step_{state}",
-                subject=f"run:{run_id}",
-                data={
-                    "idx": idx,
-                    "name": spec.name,
-                    "kind": spec.kind,
-                    "summary": result.summary if result else None,
-                    "error": error,
-                },
-            )
-            if error is not None:
-                repo.transition(
-                    s,
-                    run_id=run_id,
-                    from_states=[repo.RUNNING],
-                    to_state=repo.FAILED,
-                    finished_at=self.clock(),
-                    reason=error,
-                    resume_from=idx,
-                )
-                audit.append(
-                    s,
-                    actor=f"executor:{self.executor_id}",
-                    action="runbook.failed",
-                    subject=f"run:{run_id}",
-                    data={"idx": idx, "error": error},
-                )
-        self._notify(progress, run_id)
-        return error is None
-
-    # ---- housekeeping ---------------------------------------------------------------------
-    def expire_due(self, now: datetime | None = None) -> list[int]:
-        """Pending runs past their expiry become expired; returns their ids."""
-        now = now or self.clock()
-        done = []
-        with unit_of_work(self.engine) as s:
-            for run_id in repo.due_for_expiry(s, now=now):
-                if repo.transition(
-                    s,
-                    run_id=run_id,
-                    from_states=[repo.PENDING],
-                    to_state=repo.EXPIRED,
-                    finished_at=now,
-                    reason="approval expired",
-                ):
-                    audit.append(
-                        s,
-                        actor="system",
-                        action="runbook.expired",
-                        subject=f"run:{run_id}",
-                        data={},
-                    )
-                    done.append(run_id)
-        return done
-
-    def mark_interrupted_on_startup(
-        self, *, stale_after: timedelta = timedelta(minutes=10)
-    ) -> list[int]:
-        """Runs left `running` by this executor (or silent for `stale_after`) become interrupted;
-        their running step is marked interrupted. Nothing is re-run."""
-        now = self.clock()
-        done = []
-        with unit_of_work(self.engine) as s:
-            for run in repo.runs_in_state(s, states=[repo.RUNNING], limit=1000):
-                assert run.id is not None
-                stale = run.heartbeat_at is None or run.heartbeat_at <= now - stale_after
-                if run.executor != self.executor_id and not stale:
-                    continue
-                open_steps = [st for st in repo.steps(s, run_id=run.id) if st.state == "running"]
-                at = open_steps[-1].idx if open_steps else run.resume_from
-                if not repo.transition(
-                    s,
-                    run_id=run.id,
-                    from_states=[repo.RUNNING],
-                    to_state=repo.INTERRUPTED,
-                    reason="the bot stopped while this run was executing",
-                    resume_from=at,
-                ):
-                    continue
-                for st in open_steps:
-                    assert st.id is not None
-                    repo.finish_step(
-                        s,
-                        step_id=st.id,
-                        state="interrupted",
-                        finished_at=now,
-                        error="interrupted: the bot stopped during this step",
-                    )
-                audit.append(
-                    s,
-                    actor="system",
-                    action="runbook.interrupted",
-                    subject=f"run:{run.id}",
-                    data={"step": at, "executor": run.executor},
-                )
-                done.append(run.id)
-        return done
+        """Cancel a pending, approved, interrupted or running run (stops before its next step)."""
+        return approvals.cancel(self, run_id, actor=actor, platform=platform, t=t)
 
     def resume(
         self,
@@ -851,63 +352,27 @@ class RunbookService:
         from_step: int | None = None,
         t: Translate = default_t,
     ) -> Outcome:
-        """A human decides to continue an interrupted or failed run from a step (default: the
-        one that did not finish). The run goes back to approved; call execute next."""
-        with unit_of_work(self.engine) as s:
-            run = repo.get_run(s, run_id=run_id)
-            if run is None:
-                return Outcome("not_found", t("No run #{id}", id=run_id))
-            rb = self.catalog.get(run.runbook)
-            total = len(rb.all_steps()) if rb else 0
-            start = run.resume_from if from_step is None else from_step
-            if not 0 <= start < total:
-                return Outcome(
-                    "invalid", t("Step {n} does not exist (0–{last})", n=start, last=total - 1)
-                )
-            snapshot = json.loads(run.policy)
-            if snapshot.get("groups"):
-                d = decide_approval(
-                    {**snapshot, "requester_may_approve": True},
-                    approver=actor,
-                    platform=platform,
-                    requester=run.requester,
-                    prior_approvers=[],
-                    expires_at=None,
-                    now=self.clock(),
-                    resolve_group=self.resolve_group,
-                    t=t,
-                )
-                if not d.allowed:
-                    return Outcome("refused", d.reason, run=self.view(s, run))
-            if not repo.transition(
-                s,
-                run_id=run_id,
-                from_states=[repo.INTERRUPTED, repo.FAILED],
-                to_state=repo.APPROVED,
-                resume_from=start,
-                finished_at=None,
-            ):
-                return Outcome(
-                    "not_resumable",
-                    t(
-                        "Run #{id} is {state}; only interrupted or failed runs can be resumed",
-                        id=run_id,
-                        state=state_label(run.state, t),
-                    ),
-                    run=self.view(s, run),
-                )
-            audit.append(
-                s,
-                actor=f"{platform}:{actor}",
-                action="runbook.resumed",
-                subject=f"run:{run_id}",
-                data={"from_step": start},
-            )
-            return Outcome(
-                "approved",
-                t("Run #{id} resumes at step {n}", id=run_id, n=start + 1),
-                run=self.view(s, repo.get_run(s, run_id=run_id)),
-            )  # type: ignore[arg-type]
+        """Continue an interrupted or failed run from a step (default: the unfinished one)."""
+        return approvals.resume(
+            self, run_id, actor=actor, platform=platform, from_step=from_step, t=t
+        )
+
+    def expire_due(self, now: datetime | None = None) -> list[int]:
+        """Pending runs past their expiry become expired; returns their ids."""
+        return approvals.expire_due(self, now)
+
+    def execute(
+        self,
+        run_id: int,
+        progress: Callable[[RunView], None] | None = None,
+        t: Translate = default_t,
+    ) -> RunView:
+        """Run an approved run's steps, once: only the caller that moves it to running executes."""
+        return execution.execute(self, run_id, progress, t)
+
+    def mark_interrupted_on_startup(self, *, stale_after: timedelta = STALE_AFTER) -> list[int]:
+        """Runs left running by this executor (or silent for `stale_after`) become interrupted."""
+        return execution.mark_interrupted_on_startup(self, stale_after=stale_after)
 
 
 def _actor(r: Requester) -> str:

@@ -52,6 +52,14 @@ def get_run(session: Session, *, run_id: int) -> RunbookRun | None:
     return session.get(RunbookRun, run_id)
 
 
+def load_run(session: Session, *, run_id: int) -> RunbookRun:
+    """The run, freshly read; KeyError when it does not exist."""
+    run = get_run(session, run_id=run_id)
+    if run is None:
+        raise KeyError(run_id)
+    return run
+
+
 def transition(
     session: Session,
     *,
