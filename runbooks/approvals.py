@@ -234,7 +234,10 @@ def expire_due(svc: RunbookService, now: datetime | None = None) -> list[int]:
     now = now or svc.clock()
     done = []
     with unit_of_work(svc.engine) as s:
-        for run_id in repo.due_for_expiry(s, now=now):
+        due = repo.due_for_expiry(s, now=now)
+    for run_id in due:
+        # One transaction per run: never hold the audit lock while waiting for a run's row.
+        with unit_of_work(svc.engine) as s:
             if repo.transition(
                 s,
                 run_id=run_id,

@@ -164,6 +164,17 @@ def run_step(
                 },
                 default=str,
             )
+        # Lock order everywhere: the run row first, then the audit chain (no deadlocks).
+        if error is not None:
+            repo.transition(
+                s,
+                run_id=run_id,
+                from_states=[repo.RUNNING],
+                to_state=repo.FAILED,
+                finished_at=svc.clock(),
+                reason=error,
+                resume_from=idx,
+            )
         repo.finish_step(
             s,
             step_id=step_id,
@@ -186,15 +197,6 @@ def run_step(
             },
         )
         if error is not None:
-            repo.transition(
-                s,
-                run_id=run_id,
-                from_states=[repo.RUNNING],
-                to_state=repo.FAILED,
-                finished_at=svc.clock(),
-                reason=error,
-                resume_from=idx,
-            )
             audit.append(
                 s,
                 actor=f"executor:{svc.executor_id}",
@@ -217,7 +219,11 @@ def mark_interrupted_on_startup(
     now = svc.clock()
     done = []
     with unit_of_work(svc.engine) as s:
-        for run in repo.runs_in_state(s, states=[repo.RUNNING], limit=1000):
+        running = repo.runs_in_state(s, states=[repo.RUNNING], limit=1000)
+    for candidate in running:
+        # One transaction per run: never hold the audit lock while waiting for a run's row.
+        with unit_of_work(svc.engine) as s:
+            run = repo.load_run(s, run_id=candidate.id)  # type: ignore[arg-type]
             assert run.id is not None
             stale = run.heartbeat_at is None or run.heartbeat_at <= now - stale_after
             if run.executor != svc.executor_id and not stale:
