@@ -62,6 +62,7 @@ def execute(
     rb = svc.catalog[run.runbook]
     params = json.loads(run.params)
     ctx = svc._ctx(t, dry_run=False)
+    ctx.sleep = _heartbeat_sleep(svc, run_id, ctx.sleep, t)
     notify(svc, progress, run_id)
     for idx, (phase, spec) in enumerate(rb.all_steps()):
         if idx < run.resume_from:
@@ -89,6 +90,35 @@ def execute(
     if progress:
         progress(final)
     return final
+
+
+HEARTBEAT_EVERY = 30.0
+
+
+def _heartbeat_sleep(
+    svc: RunbookService, run_id: int, sleep: Callable[[float], None], t: Translate
+) -> Callable[[float], None]:
+    """A sleep for long waits that keeps the run's heartbeat fresh (so no other replica takes
+    it over) and stops early when the run was cancelled meanwhile."""
+
+    def beat_sleep(seconds: float) -> None:
+        left = seconds
+        while left > 0:
+            chunk = min(left, HEARTBEAT_EVERY)
+            sleep(chunk)
+            left -= chunk
+            with unit_of_work(svc.engine) as s:
+                alive = repo.touch(
+                    s,
+                    run_id=run_id,
+                    state=repo.RUNNING,
+                    only_executor=svc.executor_id,
+                    heartbeat_at=svc.clock(),
+                )
+            if not alive:
+                raise StepFailed(t("The run was cancelled or taken over during the wait"))
+
+    return beat_sleep
 
 
 def notify(svc: RunbookService, progress: Callable[[RunView], None] | None, run_id: int) -> None:

@@ -290,3 +290,45 @@ def test_messages_follow_the_locale(engine: Engine, kube: KubeClient) -> None:
     assert out.run is not None
     refused = svc.approve(out.run.id, actor="alice", platform="local", t=ru)
     assert refused.message == "Вы запросили этот запуск; одобрить его должен другой человек"
+
+
+def test_long_wait_keeps_the_heartbeat_and_stops_on_cancel(
+    engine: Engine, kube: KubeClient, tmp_path: object
+) -> None:
+    import shutil
+    from pathlib import Path
+
+    from runbooks.catalog import CATALOG
+
+    catalog = Path(str(tmp_path)) / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "pause.yaml").write_text(
+        "name: pause\ntitle: Pause\ndescription: Waits.\nrisk: low\n"
+        "scope: {environment: production}\n"
+        "steps:\n  - kind: wait\n    with: {duration: 5m}\n"
+        "  - kind: notify\n    with: {message: x}\n"
+    )
+    beats: list[float] = []
+    holder: dict[str, RunbookService] = {}
+
+    def fake_sleep(seconds: float) -> None:
+        beats.append(seconds)
+        if len(beats) == 3:  # someone cancels during the wait
+            holder["svc"].cancel(run_id, actor="bob", platform="local")
+
+    svc = RunbookService(
+        engine=engine,
+        catalog=load_catalog(catalog),
+        policy=load_policy(),
+        kube=kube,
+        clock=lambda: MONDAY,
+        sleep=fake_sleep,
+    )
+    holder["svc"] = svc
+    run_id = svc.request_run(runbook="pause", params={}, requester=ALICE).run.id  # type: ignore[union-attr]
+    svc.approve(run_id, actor="bob", platform="local")
+    view = svc.execute(run_id)
+    assert beats == [30.0, 30.0, 30.0]
+    assert view.state == "cancelled"
+    assert view.steps[0].state == "failed" and "cancelled" in (view.steps[0].error or "")
+    assert view.steps[1].state == "pending"
