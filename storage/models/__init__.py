@@ -3,6 +3,6 @@
 Each domain keeps its tables in its own module here; add the module to the import list.
 """
 
-from storage.models import core, runbooks
+from storage.models import billing, core, runbooks
 
-__all__ = ["core", "runbooks"]
+__all__ = ["billing", "core", "runbooks"]
