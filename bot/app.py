@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,15 +32,26 @@ log = logging.getLogger(__name__)
 
 
 def telemetry_services(settings: Settings) -> Services:
-    """Services with the Prometheus/Alertmanager clients configured by PROMETHEUS_URL etc."""
+    """Clients of outside systems from configuration: PROMETHEUS_URL, ALERTMANAGER_URL,
+    KUBECONFIG (or the in-cluster service account); None where not configured."""
     from bot.clients.alertmanager import AlertmanagerClient
+    from bot.clients.kubernetes import KubeClient
     from bot.clients.prometheus import PrometheusClient
 
+    kube = None
+    if settings.kubeconfig and settings.copilot_demo_cluster:
+        kube = KubeClient.from_kubeconfig(settings.kubeconfig, demo=True)
+    else:
+        try:
+            kube = KubeClient.from_env(settings.kubeconfig)
+        except Exception as exc:  # a broken kubeconfig must not stop chat features
+            log.warning("kubernetes client unavailable", extra={"error": str(exc)})
     return Services(
         prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
         alertmanager=(
             AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
         ),
+        kubernetes=kube,
     )
 
 
@@ -52,6 +64,7 @@ class CopilotApp:
 
     def __init__(self, settings: Settings, *, engine: Any = None) -> None:
         self.settings = settings
+        self._owns_engine = engine is None
         self.engine = engine or make_engine(settings.database_url)
         self.metrics = Metrics()
         self.router = Router()
@@ -142,10 +155,12 @@ class CopilotApp:
         )
         await self.outbox.start()
         await self.scheduler.start()
+        self._spawn(self._startup_checks(), "startup-checks")
         self._spawn(self._recover(), "recover-inbox")
 
     async def stop(self) -> None:
         if not self._started:
+            self._dispose()
             return
         self._started = False
         for task in list(self._tasks):
@@ -157,6 +172,14 @@ class CopilotApp:
         for adapter in self.adapters.values():
             await adapter.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        # let running handlers finish (bounded) before the pool goes away
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), 10)
+        self._dispose()
+
+    def _dispose(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -189,6 +212,13 @@ class CopilotApp:
     async def _handle(self, event: Event) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.dispatcher.handle, event)
+
+    async def _startup_checks(self) -> None:
+        from handlers import runbooks
+
+        interrupted = await asyncio.to_thread(runbooks.on_startup, self.runtime)
+        if interrupted:
+            log.warning("runbook runs interrupted by a restart", extra={"runs": interrupted})
 
     async def _recover(self) -> None:
         """Handle events acknowledged by a process that died before handling them."""

@@ -82,7 +82,7 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     s = _settings(**overrides)
     from bot.demo import prepare
 
-    prepare(s)
+    s = prepare(s)
     print(f"Console Copilot demo: open http://{ns.host}:{ns.port}/  (Ctrl-C to stop)", flush=True)
     return _run(s)
 

@@ -22,6 +22,21 @@ def add_commands(sub: Any) -> None:
     ingest.add_argument("path", nargs="?", help="file or folder (default BILLING_SOURCE)")
     ingest.set_defaults(fn=cmd_billing_ingest)
 
+    rb = sub.add_parser("runbooks", help="runbook catalog tools")
+    rsub = rb.add_subparsers(dest="runbooks_command", required=True)
+    validate = rsub.add_parser("validate", help="check runbook YAML (file, folder or catalog)")
+    validate.add_argument("path", nargs="?", help="default: the shipped catalog")
+    validate.set_defaults(fn=cmd_runbooks_validate)
+
+    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    asub.add_parser("verify", help="detect edited or deleted entries").set_defaults(
+        fn=cmd_audit_verify
+    )
+    export = asub.add_parser("export", help="write the log as JSON Lines")
+    export.add_argument("--output", "-o", help="file (default: standard output)")
+    export.set_defaults(fn=cmd_audit_export)
+
 
 def cmd_mattermost_setup(ns: argparse.Namespace) -> int:
     from bot.platforms.mattermost_setup import setup
@@ -51,4 +66,45 @@ def cmd_billing_ingest(ns: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_ingest_report(report))
+    return 0
+
+
+def cmd_runbooks_validate(ns: argparse.Namespace) -> int:
+    """Validate runbooks; print `file:line: message` per error."""
+    from runbooks.validate import main
+
+    return main(ns.path)
+
+
+def _migrated_engine() -> Any:
+    from bot.cli import _settings
+    from storage import migrate
+    from storage.db import make_engine
+
+    engine = make_engine(_settings().database_url)
+    if migrate.pending(engine):
+        print("error: the database is not migrated: run `console-copilot migrate`", file=sys.stderr)
+        raise SystemExit(2)
+    return engine
+
+
+def cmd_audit_verify(ns: argparse.Namespace) -> int:
+    from storage import audit
+    from storage.db import unit_of_work
+
+    with unit_of_work(_migrated_engine()) as s:
+        return audit.verify_command(s, sys.stdout)
+
+
+def cmd_audit_export(ns: argparse.Namespace) -> int:
+    from storage import audit
+    from storage.db import unit_of_work
+
+    with unit_of_work(_migrated_engine()) as s:
+        if ns.output:
+            with open(ns.output, "w", encoding="utf-8") as fp:
+                n = audit.export_jsonl(s, fp)
+        else:
+            n = audit.export_jsonl(s, sys.stdout)
+    print(f"exported {n} entries", file=sys.stderr)
     return 0

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     copilot_default_locale: str = "en"
     copilot_log_level: str = "INFO"
     copilot_demo: bool = False
+    copilot_demo_cluster: bool = False
 
     copilot_scheduler_enabled: bool = True
     copilot_scheduler_lease_ttl: float = Field(default=15.0, gt=0)

@@ -10,20 +10,21 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import billing, copilot, incidents
+    from handlers import billing, copilot, incidents, runbooks
     from handlers.digests import commands as digests
     from handlers.digests import subscriptions as digest_subscriptions
 
-    for module in (copilot, incidents, digests, digest_subscriptions, billing):
+    for module in (copilot, incidents, runbooks, digests, digest_subscriptions, billing):
         module.register(router)
 
 
 def register_all_jobs(scheduler: Scheduler) -> None:
     """Each domain module with periodic work adds its jobs (`register_jobs(scheduler)`)."""
+    from handlers import runbooks
     from handlers.digests import subscriptions as digest_subscriptions
     from handlers.incidents import jobs as incident_jobs
 
-    for module in (digest_subscriptions, incident_jobs):
+    for module in (digest_subscriptions, incident_jobs, runbooks):
         module.register_jobs(scheduler)
 
 

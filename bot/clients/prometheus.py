@@ -159,3 +159,13 @@ def _api_reason(text: str) -> str:
         except (ValueError, SyntaxError, AttributeError):
             pass
     return text[:300]
+
+
+class PromPairs:
+    """The runbook steps' query protocol (`query -> [(labels, value)]`) over PrometheusClient."""
+
+    def __init__(self, client: PrometheusClient) -> None:
+        self.client = client
+
+    def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        return [(s.labels, s.value) for s in self.client.query(promql)]
