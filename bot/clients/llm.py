@@ -177,7 +177,9 @@ class LLM:
         """Exact input tokens from the API's count endpoint (redacted text, as it would be sent)."""
         try:
             result = self.client.messages.count_tokens(
-                model=self.model, system=redact(system), messages=self._redact_messages(messages)
+                model=self.model,
+                system=redact(system),
+                messages=self._redact_messages(messages),  # type: ignore[arg-type]
             )
         except anthropic.APIError as exc:
             raise LLMUnavailable(_reason(exc)) from exc

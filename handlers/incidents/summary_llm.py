@@ -98,7 +98,7 @@ class _Run:
 
 
 def _as_json(sections: dict[str, list[SummaryItem]]) -> str:
-    return summary_json(Summary(mode="llm", **sections))
+    return summary_json(Summary(mode="llm").model_copy(update=sections))
 
 
 def summarize_llm(
@@ -146,7 +146,7 @@ def summarize_llm(
         sections = _reduce(run, permalinks, partials, prev_json)
 
     last = fresh[-1] if fresh else None
-    return Summary(
+    summary = Summary(
         mode="llm",
         language=language,
         model=llm.model,
@@ -157,8 +157,8 @@ def summarize_llm(
         calls=run.calls,
         input_tokens=run.input_tokens,
         output_tokens=run.output_tokens,
-        **sections,
     )
+    return summary.model_copy(update=sections)
 
 
 def _reduce(

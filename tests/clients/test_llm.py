@@ -44,7 +44,7 @@ def test_every_secret_is_redacted_before_the_server(
 ) -> None:
     secrets = corpus()
     body = "\n".join(line for _, _, line in secrets)
-    messages = [
+    messages: list[dict[str, object]] = [
         {"role": "user", "content": body},
         {"role": "assistant", "content": [{"type": "text", "text": body}]},
         {"role": "user", "content": [{"type": "text", "text": "again: " + body}]},

@@ -50,20 +50,8 @@ def test_sections_links_and_authors() -> None:
 
 def test_slack_limits_on_a_huge_summary() -> None:
     item = SummaryItem(text="x" * 400, refs=[Ref(id="m1", permalink="https://c/p/1")])
-    s = Summary(
-        mode="extractive",
-        **{
-            name: [item] * 100
-            for name in (
-                "what_happened",
-                "impact",
-                "current_state",
-                "actions",
-                "open_questions",
-                "next_steps",
-            )
-        },
-    )
+    names = ("what_happened", "impact", "current_state", "actions", "open_questions", "next_steps")
+    s = Summary(mode="extractive").model_copy(update={name: [item] * 100 for name in names})
     msg = render_summary(s, t)
     assert len(msg.blocks) <= 50
     for block in msg.blocks:
