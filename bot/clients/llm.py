@@ -13,6 +13,7 @@ matters more than a round trip.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -80,6 +81,13 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+_MARK = re.compile(r"\[REDACTED:([a-z_]+)\]")
+
+
+def _kinds(text: str) -> Counter[str]:
+    return Counter(_MARK.findall(text))
+
+
 def _reason(exc: anthropic.APIError) -> str:
     if isinstance(exc, anthropic.APITimeoutError):
         return "timed out"
@@ -114,11 +122,10 @@ class LLM:
 
     def _redact_messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out = redact_payload(list(messages))
-        before = repr(messages).count("[REDACTED:")
-        after = repr(out).count("[REDACTED:")
-        if after > before:
+        counts = _kinds(repr(out)) - _kinds(repr(messages))
+        if counts:
             with self._lock:
-                self.usage.redactions["payload"] += after - before
+                self.usage.redactions.update(counts)
         return out  # type: ignore[return-value]
 
     def complete(

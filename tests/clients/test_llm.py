@@ -65,6 +65,14 @@ def test_retries_429_with_retry_after_then_succeeds(
     assert [h.get("x-stainless-retry-count") for h in fake_anthropic.headers] == ["0", "1", "2"]
 
 
+def test_retry_after_is_honoured(llm: LLM, fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(rate_limited(1.5), text("later"))
+    assert llm.complete("s", USER, 10).text == "later"
+    first, second = fake_anthropic.arrivals
+    # the client's own backoff for a first retry is at most 0.5 s: waiting longer is retry-after
+    assert second - first >= 1.4
+
+
 @pytest.mark.parametrize(
     ("failure", "reason"),
     [
