@@ -2,26 +2,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.i18n import translator
 from bot.messages import Context, Header, Section
 from handlers.incidents.extractive import extractive_summary
 from handlers.incidents.summary_render import render_summary
 from handlers.incidents.summary_types import Ref, Summary, SummaryItem
 from tests.fakes.warroom import incident, war_room
 
-RU = {
-    "Incident summary": "Сводка по инциденту",
-    "What happened": "Что произошло",
-    "Actions taken": "Что сделано",
-    "Extractive summary": "Извлечённая сводка",
-}
-
 
 def t(msgid: str, **kw: object) -> str:
     return msgid.format(**kw)
-
-
-def t_ru(msgid: str, **kw: object) -> str:
-    return RU.get(msgid, msgid).format(**kw)
 
 
 def test_sections_links_and_authors() -> None:
@@ -62,7 +52,7 @@ def test_slack_limits_on_a_huge_summary() -> None:
 
 def test_translated_headings_and_extractive_note() -> None:
     s = extractive_summary(incident(), war_room(300), language="ru", note="нет модели")
-    msg = render_summary(s, t_ru)
+    msg = render_summary(s, translator("ru").t)
     texts = [getattr(b, "text", "") for b in msg.blocks]
     assert texts[0] == "Сводка по инциденту"
     assert "Извлечённая сводка" in texts[1] and any("нет модели" in x for x in texts)
