@@ -76,7 +76,10 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 def cmd_demo(ns: argparse.Namespace) -> int:
     """Run the bot on the local workspace with SQLite and sample data."""
     os.environ.setdefault("DATABASE_URL", "sqlite:///var/demo.db")
-    s = _settings(copilot_demo=True, copilot_http_host=ns.host, copilot_http_port=ns.port)
+    overrides: dict[str, object] = {"copilot_demo": True, "copilot_http_host": ns.host}
+    if ns.port is not None:
+        overrides["copilot_http_port"] = ns.port
+    s = _settings(**overrides)
     from bot.demo import prepare
 
     prepare(s)
@@ -114,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the bot").set_defaults(fn=cmd_serve)
     d = sub.add_parser("demo", help="run on the local workspace with sample data")
     d.add_argument("--host", default="127.0.0.1")
-    d.add_argument("--port", type=int, default=int(os.environ.get("COPILOT_HTTP_PORT", "8080")))
+    d.add_argument("--port", type=int, default=None, help="default COPILOT_HTTP_PORT or 8080")
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     sub.add_parser("check-config", help="validate configuration").set_defaults(fn=cmd_check_config)

@@ -156,7 +156,8 @@ class Router:
         if len(text) > MAX_COMMAND_TEXT:
             raise UsageError(t("The command is too long ({n} characters).", n=len(text)))
         words = tokenize(text, t)
-        if not words or words[0].lower() in ("help", "--help", "-h"):
+        first = words[0].lower() if words else ""
+        if not words or (first in ("help", "--help", "-h") and first not in group.subs):
             topic = words[1].lower() if len(words) > 1 else None
             return Route(group, None, Args(text=text), help_topic=topic or "")
         sub = group.subs.get(words[0].lower())

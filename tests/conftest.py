@@ -8,8 +8,10 @@ other projects' data never collide. `COPILOT_TEST_PG` overrides the server URL.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -45,24 +47,50 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def _reset_pg(engine: Engine) -> None:
+@pytest.fixture(scope="session")
+def _pg_migrated(pg_database: str) -> str:
+    engine = make_engine(pg_database)
+    upgrade(engine)
+    engine.dispose()
+    return pg_database
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "copilot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _truncate_pg(url: str) -> None:
+    engine = make_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        tables = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        if tables:
+            conn.exec_driver_sql(
+                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+            )
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database URL, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "copilot.db"
-        url = f"sqlite:///{path}"
-        engine = make_engine(url)
-    else:
-        url = request.getfixturevalue("pg_database")
-        engine = make_engine(url)
-        _reset_pg(engine)
-    upgrade(engine)
-    engine.dispose()
+        template: Path = request.getfixturevalue("_sqlite_template")
+        path = tmp_path / "copilot.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_pg_migrated")
+    _truncate_pg(url)
     return url
 
 
@@ -75,11 +103,10 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path: object) -> Iterator[Engine]:
+def sqlite_engine(tmp_path: Path, _sqlite_template: Path) -> Iterator[Engine]:
     """A migrated SQLite engine only (for tests that need one fast database)."""
-    from pathlib import Path
-
-    eng = make_engine(f"sqlite:///{Path(str(tmp_path)) / 'copilot.db'}")
-    upgrade(eng)
+    path = tmp_path / "copilot.db"
+    shutil.copyfile(_sqlite_template, path)
+    eng = make_engine(f"sqlite:///{path}")
     yield eng
     eng.dispose()

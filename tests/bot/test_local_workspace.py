@@ -40,6 +40,7 @@ async def test_copilot_help_lists_every_command(local: tuple[CopilotApp, TestCli
     bot = [m for m in msgs if m["user_id"] == "copilot"]
     assert len(bot) == 1 and bot[0]["ephemeral"]
     text = str(bot[0]["message"])
+    assert "Console Copilot commands" in text
     for name in app.router.commands:
         assert f"/{name}" in text
     # ephemeral: another user does not see it

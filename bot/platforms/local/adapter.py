@@ -165,7 +165,7 @@ class LocalAdapter:
     ) -> None:
         self.engine = engine
         self._lock = threading.Lock()
-        self._counter = itertools.count(self._max_version() + 1)
+        self._counter: itertools.count[int] | None = None
         self.api = LocalApi(engine, users or DEFAULT_USERS, self._bump)
         self.sink: EventSink | None = None
         self.demo_label = demo_label
@@ -178,6 +178,8 @@ class LocalAdapter:
 
     def _bump(self) -> int:
         with self._lock:
+            if self._counter is None:
+                self._counter = itertools.count(self._max_version() + 1)
             return next(self._counter)
 
     def ensure_channels(self) -> None:

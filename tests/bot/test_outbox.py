@@ -1,0 +1,138 @@
+"""Outbox: stored first, delivered in order, retried with backoff, once, across restarts.
+
+The chat side here is a scripted platform (an outside system, not the code under test);
+the end-to-end version against the fake Slack Web API is in tests/platforms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from bot import outbox
+from bot.events import Platform
+from bot.messages import Message
+from bot.outbox import OutboxWorker
+from bot.platforms.base import Delivered, DeliveryError, OutboxOp
+from storage.db import unit_of_work
+from storage.models.core import OutboxMessage
+
+
+class ScriptedChat:
+    """A chat platform whose next answers are scripted: errors first, then success."""
+
+    platform = Platform.SLACK
+
+    def __init__(self, failures: list[DeliveryError] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.delivered: list[tuple[str, str, str | None, str | None]] = []
+        self.n = 0
+
+    async def deliver(self, op: OutboxOp) -> Delivered:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.n += 1
+        ts = f"{self.n}.000"
+        self.delivered.append((op.op, op.message.text, op.thread_ts, op.target_ts))
+        return Delivered(ts=ts, channel_id=op.channel_id)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC) + timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _enqueue(engine: Engine, text: str, **kw: object) -> str:
+    with unit_of_work(engine) as s:
+        return outbox.enqueue(
+            s,
+            platform="slack",
+            op=str(kw.pop("op", "post")),
+            channel_id="C1",
+            message=Message.plain(text),
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+async def test_outage_then_429_then_up_delivers_each_once(engine: Engine) -> None:
+    chat = ScriptedChat([DeliveryError("slack 503"), DeliveryError("slack 429", retry_after=30)])
+    clock = Clock()
+    worker = OutboxWorker(engine, {"slack": chat}, clock=clock)
+    first = _enqueue(engine, "one")
+    _enqueue(engine, "two", thread_key=first)
+    _enqueue(engine, "one edited", op="update", target_key=first)
+
+    assert await worker.drain_once() == 1  # 503: backoff
+    assert await worker.drain_once() == 0  # not due yet, and "two" waits behind "one"
+    clock.now += timedelta(seconds=5)
+    assert await worker.drain_once() == 1  # 429 with Retry-After: 30
+    clock.now += timedelta(seconds=10)
+    assert await worker.drain_once() == 0  # Retry-After honoured
+    clock.now += timedelta(seconds=25)
+    while await worker.drain_once():
+        pass
+    assert chat.delivered == [
+        ("post", "one", None, None),
+        ("post", "two", "1.000", None),  # threaded under the delivered first message
+        ("update", "one edited", None, "1.000"),
+    ]
+    with unit_of_work(engine) as s:
+        rows = s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert [r.status for r in rows] == ["sent", "sent", "sent"]
+        assert rows[0].attempts == 3
+
+
+async def test_restart_between_attempts_loses_nothing(engine: Engine) -> None:
+    clock = Clock()
+    _enqueue(engine, "survives")
+    first = OutboxWorker(engine, {"slack": ScriptedChat([DeliveryError("down")])}, clock=clock)
+    await first.drain_once()
+    # a new process: a new worker on the same database
+    clock.now += timedelta(minutes=5)
+    chat = ScriptedChat()
+    second = OutboxWorker(engine, {"slack": chat}, clock=clock)
+    await second.drain_once()
+    assert [d[1] for d in chat.delivered] == ["survives"]
+    assert await second.drain_once() == 0
+
+
+async def test_crashed_sender_lease_expires(engine: Engine) -> None:
+    clock = Clock()
+    _enqueue(engine, "orphan")
+    claimed = outbox.claim_due(engine, {"slack"}, now=clock.now)
+    assert len(claimed) == 1  # the sender then dies without marking anything
+    assert outbox.claim_due(engine, {"slack"}, now=clock.now) == []
+    clock.now += outbox.LEASE + timedelta(seconds=1)
+    chat = ScriptedChat()
+    await OutboxWorker(engine, {"slack": chat}, clock=clock).drain_once()
+    assert [d[1] for d in chat.delivered] == ["orphan"]
+
+
+async def test_two_workers_never_deliver_a_row_twice(engine: Engine) -> None:
+    for i in range(40):
+        _enqueue(engine, f"m{i}")
+    a, b = ScriptedChat(), ScriptedChat()
+    wa, wb = OutboxWorker(engine, {"slack": a}), OutboxWorker(engine, {"slack": b})
+    for _ in range(30):
+        await asyncio.gather(wa.drain_once(), wb.drain_once())
+    texts = [d[1] for d in a.delivered + b.delivered]
+    assert sorted(texts) == sorted(f"m{i}" for i in range(40))
+    assert len(texts) == len(set(texts))
+
+
+async def test_permanent_error_fails_without_blocking_others(engine: Engine) -> None:
+    chat = ScriptedChat([DeliveryError("channel_not_found", permanent=True)])
+    _enqueue(engine, "bad")
+    _enqueue(engine, "good")
+    worker = OutboxWorker(engine, {"slack": chat})
+    while await worker.drain_once():
+        pass
+    assert [d[1] for d in chat.delivered] == ["good"]
+    with unit_of_work(engine) as s:
+        assert outbox.depth(s) == 0
