@@ -37,7 +37,7 @@ def _bullet(item: SummaryItem) -> str:
 
 
 def _section_text(title: str, items: list[SummaryItem], t: Translate) -> str:
-    head = f"*{title}*"
+    head = f"**{title}**"
     lines = [head]
     used = len(head)
     for shown, item in enumerate(items):

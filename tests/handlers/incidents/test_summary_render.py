@@ -32,7 +32,7 @@ def test_sections_links_and_authors() -> None:
     assert isinstance(header, Header) and header.text == "Summary: Checkout down"
     assert isinstance(msg.blocks[1], Context) and "claude-x" in msg.blocks[1].text
     section = next(b for b in msg.blocks if isinstance(b, Section))
-    assert section.text.startswith("*Actions taken*\n• restarted pods \\[click\\](https://evil)")
+    assert section.text.startswith("**Actions taken**\n• restarted pods \\[click\\](https://evil)")
     assert "@\u200bchannel" in section.text  # broadcast defanged
     assert "_bob_" in section.text
     assert "[1](https://chat.example.com/p/m2) `m3`" in section.text
@@ -56,9 +56,26 @@ def test_translated_headings_and_extractive_note() -> None:
     texts = [getattr(b, "text", "") for b in msg.blocks]
     assert texts[0] == "Сводка по инциденту"
     assert "Извлечённая сводка" in texts[1] and any("нет модели" in x for x in texts)
-    assert any(x.startswith("*Что произошло*") for x in texts)
+    assert any(x.startswith("**Что произошло**") for x in texts)
 
 
 def test_empty_summary() -> None:
     msg = render_summary(Summary(mode="llm", generated_at=datetime(2026, 1, 1, tzinfo=UTC)), t)
     assert any(getattr(b, "text", "") == "Nothing to summarize yet." for b in msg.blocks)
+
+
+def test_block_kit_and_mattermost_renderings_stay_within_limits() -> None:
+    from bot.platforms import mattermost_render, slack_render
+
+    s = extractive_summary(incident(), war_room(5000))
+    msg = render_summary(s, t, title="Checkout errors")
+    kit = slack_render.render(msg)
+    assert len(kit["blocks"]) <= 50
+    sections = [b["text"]["text"] for b in kit["blocks"] if b["type"] == "section"]
+    assert all(len(x) <= 3000 for x in sections)
+    assert sections[0].startswith("*What happened*\n")
+    assert "<https://chat.example.com/archives/C1/p" in sections[0]  # Slack link syntax
+    post = mattermost_render.render(
+        msg, action_url="http://bot/mattermost/actions", secret="s", channel_id="c1"
+    )
+    assert "**What happened**" in str(post)
