@@ -174,3 +174,11 @@ def test_no_secret_from_the_channel_reaches_the_model(
     assert len(fake_anthropic.message_requests) > 1  # map-reduce path too
     sent = json.dumps(fake_anthropic.requests, ensure_ascii=False)
     assert [kind for kind, secret, _ in secrets if secret in sent] == []
+
+
+def test_an_answer_cut_at_max_tokens_falls_back(llm: LLM, fake_anthropic: FakeAnthropic) -> None:
+    cut = '{"what_happened": [{"text": "checkout broke after the dep'
+    fake_anthropic.script(text(cut, stop_reason="max_tokens"))
+    s = summarize(incident(), ROOM, t=t, llm=llm)
+    assert s.mode == "extractive" and "could not be used" in (s.note or "")
+    assert fake_anthropic.message_requests[0]["max_tokens"] == Budget().output_tokens
