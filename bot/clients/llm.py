@@ -75,6 +75,14 @@ class Completion:
     output_tokens: int
     content: tuple[Any, ...] = ()
 
+    def assistant_turn(self) -> dict[str, Any]:
+        """This answer as the assistant message of the next request (tool-use loops)."""
+        blocks = [
+            block.model_dump(include={"type", "text", "id", "name", "input"}, exclude_none=True)
+            for block in self.content
+        ]
+        return {"role": "assistant", "content": blocks}
+
 
 def estimate_tokens(text: str) -> int:
     """Budget estimate: characters / 4, rounded up (no network call)."""
