@@ -6,7 +6,7 @@
   each chunk is summarized (map), and the partial summaries are merged with the previous one
   (reduce), hierarchically if even the partials do not fit.
 
-Budgets are counted with :func:`bot.clients.llm.estimate_tokens` (characters / 4).
+Budgets are counted with :func:`bot.clients.llm.estimate_tokens` (UTF-8 bytes / 4).
 """
 
 from __future__ import annotations
