@@ -100,7 +100,11 @@ def _first(items: Iterable[ChatLine], n: int) -> list[ChatLine]:
 
 
 def _open_questions(questions: list[ChatLine], lines: Sequence[ChatLine]) -> list[ChatLine]:
-    """Questions with no later reply from someone else in their thread."""
+    """Questions with no later reply from someone else in their thread.
+
+    An answer given in the channel rather than in the question's thread is not seen: the
+    question stays listed (better one answered question too many than one open question lost).
+    """
     answered: set[str] = set()
     asked_in: dict[str, list[ChatLine]] = {}
     for q in questions:

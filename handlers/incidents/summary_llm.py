@@ -145,6 +145,7 @@ def summarize_llm(
         ]
         sections = _reduce(run, permalinks, partials, prev_json)
 
+    sections = _dated(sections, {line.id: line.ts for line in lines})
     last = fresh[-1] if fresh else None
     summary = Summary(
         mode="llm",
@@ -159,6 +160,23 @@ def summarize_llm(
         output_tokens=run.output_tokens,
     )
     return summary.model_copy(update=sections)
+
+
+def _dated(
+    sections: dict[str, list[SummaryItem]], times: dict[str, datetime]
+) -> dict[str, list[SummaryItem]]:
+    """Give each item the time of the earliest message it rests on (when still in the room)."""
+    out: dict[str, list[SummaryItem]] = {}
+    for name, items in sections.items():
+        out[name] = [
+            item.model_copy(
+                update={"at": min((times[r.id] for r in item.refs if r.id in times), default=None)}
+            )
+            if item.at is None
+            else item
+            for item in items
+        ]
+    return out
 
 
 def _reduce(

@@ -51,6 +51,7 @@ def test_llm_mode_sections_rest_on_the_messages(llm: LLM, fake_anthropic: FakeAn
     assert s.mode == "llm" and s.note is None and s.calls == 1
     assert s.actions[0].by == "bob" and s.actions[0].refs[0].id == "m2"
     assert s.actions[0].refs[0].permalink == "https://chat.example.com/p/m2"
+    assert s.actions[0].at == ROOM[2].ts  # the time of the message it rests on
     assert s.current_state[0].refs[0].id == "m4"
     assert s.open_questions[0].refs[0].id == "m3"
     assert s.what_happened[1].refs[0].id == "m0"
