@@ -3,6 +3,6 @@
 Each domain keeps its tables in its own module here; add the module to the import list.
 """
 
-from storage.models import core
+from storage.models import billing, core
 
-__all__ = ["core"]
+__all__ = ["billing", "core"]

@@ -1,0 +1,248 @@
+"""Slash-command ack latency: console-copilot vs bare slack-bolt vs a bare signature check.
+
+Signed `/copilot help` slash commands are sent over HTTP at a fixed rate (open loop: each
+request leaves at its scheduled time, whatever the previous ones do) to each target in turn;
+the script prints p50 / p99 / max ack latency and errors side by side.
+
+    .venv/bin/python bench/ack.py [--rate 200] [--seconds 30]
+
+Targets: console-copilot serve on SQLite and on PostgreSQL (the event durably recorded in
+the inbox before the ack), slack-bolt's AsyncApp (default mode and process_before_response),
+and a bare aiohttp handler that only verifies the signature (the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.helpers.server import free_port  # noqa: E402
+
+SECRET = "bench-signing-secret"
+PG = os.environ.get("COPILOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    sig = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={sig}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def command_body(stub: str) -> str:
+    trigger = uuid.uuid4().hex
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0BENCH",
+            "team_domain": "bench",
+            "channel_id": "C0BENCH",
+            "channel_name": "bench",
+            "user_id": "U0BENCH",
+            "user_name": "bench",
+            "command": "/copilot",
+            "text": "help",
+            "api_app_id": "A0BENCH",
+            "response_url": f"{stub}/response/{trigger}",
+            "trigger_id": f"{trigger}.1.x",
+        }
+    )
+
+
+async def load(url: str, rate: int, seconds: int, stub: str) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            nonlocal errors
+            body = command_body(stub)
+            headers = signed(body)
+            start = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers=headers) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+                        return
+            except aiohttp.ClientError:
+                errors += 1
+                return
+            latencies.append((time.perf_counter() - start) * 1000)
+
+        tasks = []
+        t0 = time.perf_counter()
+        for i in range(rate * seconds):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, data=b"", timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (401/404 is fine: it is up)
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def copilot(db: str, stub: str, tmp: Path) -> Iterator[str]:
+    if db == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.db'}"
+    else:
+        name = f"cc_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        url = PG.rsplit("/", 1)[0] + "/" + name
+    port = free_port()
+    env = {
+        "DATABASE_URL": url,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": f"{stub}/api/",
+        "COPILOT_HTTP_HOST": "127.0.0.1",
+        "COPILOT_HTTP_PORT": str(port),
+        "COPILOT_LOG_LEVEL": "WARNING",
+    }
+    py = sys.executable
+    subprocess.run(
+        [py, "-m", "bot.cli", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [py, "-m", "bot.cli", "serve"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/slack/events", proc)
+        yield base + "/slack/events"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        if db == "postgres":
+            with psycopg.connect(PG, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def baseline(kind: str, stub: str) -> Iterator[str]:
+    port = free_port()
+    args = [sys.executable, str(ROOT / "bench" / "_servers.py"), kind, str(port), SECRET]
+    args.append(f"{stub}/api/")
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/slack/events"
+    try:
+        wait_ready(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rate", type=int, default=200)
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--targets", default="floor,bolt,bolt-pbr,copilot-sqlite,copilot-postgres")
+    ns = ap.parse_args()
+    import tempfile
+
+    stub_port = free_port()
+    stub = f"http://127.0.0.1:{stub_port}"
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        process(
+            [sys.executable, str(ROOT / "bench" / "_servers.py"), "slack-stub", str(stub_port)]
+        ),
+    ):
+        time.sleep(1)
+        for target in ns.targets.split(","):
+            if target.startswith("copilot-"):
+                ctx = copilot(target.split("-", 1)[1], stub, Path(tmp))
+            else:
+                ctx = baseline(target, stub)
+            with ctx as url:
+                asyncio.run(load(url, 20, 2, stub))  # warm-up
+                lat, errors = asyncio.run(load(url, ns.rate, ns.seconds, stub))
+            rows.append((target, lat, errors))
+            print(f"  done: {target}", file=sys.stderr)
+    print(f"\nack latency, {ns.rate} signed slash commands/s for {ns.seconds} s (ms)")
+    print(f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'max':>9}{'mean':>9}{'errors':>8}")
+    for target, lat, errors in rows:
+        mean = statistics.fmean(lat) if lat else float("nan")
+        print(
+            f"{target:<20}{len(lat):>7}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
+            f"{max(lat, default=float('nan')):>9.2f}{mean:>9.2f}{errors:>8}"
+        )
+
+
+if __name__ == "__main__":
+    main()
