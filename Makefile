@@ -41,3 +41,4 @@ bench: $(STAMP) services
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+include mk/audit.mk

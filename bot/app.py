@@ -20,6 +20,7 @@ from bot.events import Event, Platform
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.router import Router
+from bot.scheduler import Scheduler
 from storage import migrate
 from storage.db import make_engine, unit_of_work
 
@@ -27,6 +28,19 @@ if TYPE_CHECKING:
     from bot.platforms.base import PlatformAdapter
 
 log = logging.getLogger(__name__)
+
+
+def telemetry_services(settings: Settings) -> Services:
+    """Services with the Prometheus/Alertmanager clients configured by PROMETHEUS_URL etc."""
+    from bot.clients.alertmanager import AlertmanagerClient
+    from bot.clients.prometheus import PrometheusClient
+
+    return Services(
+        prometheus=PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None,
+        alertmanager=(
+            AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
+        ),
+    )
 
 
 class NotMigrated(RuntimeError):
@@ -42,8 +56,9 @@ class CopilotApp:
         self.metrics = Metrics()
         self.router = Router()
         handlers.register_all(self.router)
+        self._routes: list[list[web.RouteDef]] = []
         self.adapters: dict[Platform, PlatformAdapter] = {}
-        self.services = Services()
+        self.services = telemetry_services(settings)
         self.runtime = Runtime(
             settings=settings,
             engine=self.engine,
@@ -53,11 +68,20 @@ class CopilotApp:
             wake_outbox=self._wake_outbox,
         )
         self.dispatcher = Dispatcher(self.runtime, self.metrics)
+        self.scheduler = Scheduler(
+            self.runtime,
+            lease_ttl=timedelta(seconds=settings.copilot_scheduler_lease_ttl),
+            renew_every=timedelta(seconds=settings.copilot_scheduler_renew),
+            enabled=settings.copilot_scheduler_enabled,
+            default_grace=timedelta(seconds=settings.copilot_scheduler_grace),
+        )
+        handlers.register_all_jobs(self.scheduler)
         self.outbox: OutboxWorker | None = None
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._build_platforms()
+        handlers.attach_all(self)
         self.web = self._build_web()
 
     # -- wiring --------------------------------------------------------------------------
@@ -81,8 +105,12 @@ class CopilotApp:
         self.runtime.apis[adapter.platform] = adapter.api
         adapter.sink = self.submit  # type: ignore[attr-defined]
 
+    def add_routes(self, routes: list[web.RouteDef]) -> None:
+        """HTTP routes a handler module serves (e.g. a webhook receiver); call before serving."""
+        self._routes.append(routes)
+
     def extra_routes(self) -> list[list[web.RouteDef]]:
-        return [a.routes() for a in self.adapters.values()]
+        return [a.routes() for a in self.adapters.values()] + self._routes
 
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app
@@ -113,6 +141,7 @@ class CopilotApp:
             self.engine, {str(p): a for p, a in self.adapters.items()}, on_result=self._delivered
         )
         await self.outbox.start()
+        await self.scheduler.start()
         self._spawn(self._recover(), "recover-inbox")
 
     async def stop(self) -> None:
@@ -122,6 +151,7 @@ class CopilotApp:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.scheduler.stop()
         if self.outbox:
             await self.outbox.stop()
         for adapter in self.adapters.values():

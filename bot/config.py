@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     copilot_log_level: str = "INFO"
     copilot_demo: bool = False
 
+    copilot_scheduler_enabled: bool = True
+    copilot_scheduler_lease_ttl: float = Field(default=15.0, gt=0)
+    copilot_scheduler_renew: float = Field(default=5.0, gt=0)
+    copilot_scheduler_grace: float = Field(default=1800.0, ge=0)
+
     copilot_incidents_channel: str | None = None
     copilot_alerts_channel: str | None = None
     copilot_finops_channel: str | None = None
@@ -131,6 +136,10 @@ class Settings(BaseSettings):
             )
         if self.slack_app_token and not self.slack_app_token.startswith("xapp-"):
             raise ValueError("SLACK_APP_TOKEN must be an app-level token (xapp-...)")
+        if self.copilot_scheduler_renew * 2 > self.copilot_scheduler_lease_ttl:
+            raise ValueError(
+                "COPILOT_SCHEDULER_RENEW must be at most half of COPILOT_SCHEDULER_LEASE_TTL"
+            )
         if bool(self.mattermost_url) != bool(self.mattermost_token):
             raise ValueError("MATTERMOST_URL and MATTERMOST_TOKEN go together")
         return self

@@ -126,6 +126,12 @@ class Dispatcher:
             if handler is None:
                 raise UsageError(tr.t("This form is no longer supported."))
             result = handler(ctx, ev.action_value or "")
+        elif ev.kind == EventKind.WEBHOOK:
+            webhook = router.webhooks.get(ev.action_id or "")
+            if webhook is None:
+                log.warning("no handler for webhook", extra={"name": ev.action_id})
+                return
+            result = webhook(ctx, ev.action_value or "")
         elif ev.kind == EventKind.MENTION:
             if router.mention_handler is None:
                 result = help_.overview(router, tr)

@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     ACTION = "action"
     MESSAGE = "message"
     SUBMISSION = "submission"
+    WEBHOOK = "webhook"  # an authenticated HTTP webhook (Alertmanager...); action_id names it
 
 
 class Actor(BaseModel):

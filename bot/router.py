@@ -121,6 +121,7 @@ class Router:
         self.mention_handler: MessageHandler | None = None
         self.thread_handlers: list[tuple[ThreadMatcher, MessageHandler]] = []
         self.submissions: dict[str, ActionHandler] = {}
+        self.webhooks: dict[str, ActionHandler] = {}
 
     def command(self, name: str, *, help: str) -> CommandGroup:
         name = name.lstrip("/")
@@ -135,6 +136,10 @@ class Router:
 
     def submission(self, form_id: str, handler: ActionHandler) -> None:
         self.submissions[form_id] = handler
+
+    def webhook(self, name: str, handler: ActionHandler) -> None:
+        """Handle WEBHOOK events named `name` (value: the request body, already validated)."""
+        self.webhooks[name] = handler
 
     def mention(self, handler: MessageHandler) -> None:
         self.mention_handler = handler

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from storage.db import make_engine
 from storage.migrate import upgrade
 
+pytest_plugins = ("tests.harness.fixtures",)
+
 PG_SERVER = os.environ.get("COPILOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

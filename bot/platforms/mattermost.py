@@ -22,7 +22,6 @@ from aiohttp import web
 from cachetools import TTLCache
 from mattermostdriver import Driver
 from mattermostdriver import exceptions as mm_exc
-from mattermostdriver.websocket import Websocket
 
 from bot.events import Actor, ChannelRef, Event, Platform
 from bot.messages import Message
@@ -30,6 +29,7 @@ from bot.platforms import mattermost_inbound as inbound
 from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
 from bot.platforms.markdown import LINK
 from bot.platforms.mattermost_render import render, verify_context
+from bot.platforms.mattermost_ws import ClientTLSWebsocket
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -133,7 +133,7 @@ class MattermostApi:
             self._do(self.driver.channels.add_user, channel_id, options={"user_id": uid})
 
     def pin(self, channel_id: str, ts: str) -> None:
-        self._do(self.driver.posts.pin_post, ts)
+        self._do(self.driver.posts.pin_post_to_channel, ts)
 
     def history(
         self, channel_id: str, *, since: datetime | None = None, limit: int = 5000
@@ -222,7 +222,7 @@ class MattermostAdapter:
         self.action_url = public + "/mattermost/actions"
         self.sink: Callable[[Event], Awaitable[bool]] | None = None
         self.bot_user: dict[str, Any] = {}
-        self._ws: Websocket | None = None
+        self._ws: ClientTLSWebsocket | None = None
         self._ws_task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
 
@@ -233,7 +233,7 @@ class MattermostAdapter:
             self.bot_user = await asyncio.to_thread(self.driver.users.get_user, "me")
         except Exception as exc:  # Mattermost down at start-up must not stop the bot
             log.warning("mattermost users/me failed", extra={"error": str(exc)})
-        self._ws = Websocket(self.options, self.options["token"])
+        self._ws = ClientTLSWebsocket(self.options, self.options["token"])
         self._ws_task = asyncio.create_task(self._ws.connect(self._on_frame), name="mm-websocket")
 
     async def stop(self) -> None:
@@ -251,6 +251,8 @@ class MattermostAdapter:
             frame = json.loads(raw)
         except (TypeError, json.JSONDecodeError):
             return
+        if not isinstance(frame, dict) or "event" not in frame:
+            return  # the auth reply {"status": "OK", "seq_reply": 1}
         if not self.bot_user and frame.get("event") == "hello":
             try:
                 self.bot_user = await asyncio.to_thread(self.driver.users.get_user, "me")

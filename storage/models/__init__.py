@@ -3,6 +3,6 @@
 Each domain keeps its tables in its own module here; add the module to the import list.
 """
 
-from storage.models import billing, core
+from storage.models import billing, core, digests, incidents, scheduler
 
-__all__ = ["billing", "core"]
+__all__ = ["billing", "core", "digests", "incidents", "scheduler"]

@@ -1,0 +1,241 @@
+"""Leader lease, once-per-slot runs, misfire grace and take-over, on SQLite and PostgreSQL.
+
+The scheduler is driven directly with a fake clock (no APScheduler timing involved); the
+multi-process failover tests are in tests/e2e/test_scheduler_replicas.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from bot.config import load_settings
+from bot.context import Runtime, Services
+from bot.messages import Message
+from bot.router import Router
+from bot.scheduler import JobContext, Scheduler
+from storage import scheduler as runs
+from storage.db import unit_of_work
+from storage.models.core import OutboxMessage
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _scheduler(engine: Engine, clock: Clock, holder: str) -> Scheduler:
+    runtime = Runtime(
+        settings=load_settings(database_url=str(engine.url.render_as_string(False))),
+        engine=engine,
+        router=Router(),
+        apis={},
+        services=Services(),
+        clock=clock,
+    )
+    return Scheduler(
+        runtime,
+        holder=holder,
+        lease_ttl=timedelta(seconds=15),
+        renew_every=timedelta(seconds=5),
+    )
+
+
+def _posting(channel: str) -> Callable[[JobContext], None]:
+    def job(ctx: JobContext) -> None:
+        ctx.post(
+            platform="local",
+            channel_id=channel,
+            message=Message.plain(f"slot {runs.slot_key(ctx.slot)}"),
+        )
+
+    return job
+
+
+def _posts(engine: Engine, channel: str) -> list[str]:
+    with unit_of_work(engine) as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.channel_id == channel)).all()
+        return sorted(Message.model_validate_json(r.payload).text for r in rows)
+
+
+def _lead(s: Scheduler) -> None:
+    s.token = s.renew()
+    assert s.token is not None
+    s.load_specs()
+
+
+def test_one_leader_at_a_time_and_take_over_after_expiry(engine: Engine) -> None:
+    clock = Clock(T0)
+    a, b = _scheduler(engine, clock, "a"), _scheduler(engine, clock, "b")
+    a.token = a.renew()
+    assert a.token == 1 and a.is_leader
+    assert b.renew() is None  # a holds a valid lease
+    clock.now += timedelta(seconds=10)
+    assert a.renew() == 1  # renewed: same term
+    clock.now += timedelta(seconds=14)
+    assert b.renew() is None  # still valid (renewed 14 s ago, ttl 15 s)
+    clock.now += timedelta(seconds=2)  # a stopped renewing: its lease has expired
+    b.token = b.renew()
+    assert b.token == 2  # a new term: the fencing token grew
+    assert a.renew() is None  # a's renewal with its old token fails
+    with unit_of_work(engine) as s:
+        row = runs.lease(s, name="scheduler")
+        assert row is not None and row.holder == "b" and row.token == 2
+
+
+def test_release_hands_over_at_once(engine: Engine) -> None:
+    clock = Clock(T0)
+    a, b = _scheduler(engine, clock, "a"), _scheduler(engine, clock, "b")
+    a.token = a.renew()
+    a.release()
+    assert b.renew() == 2
+
+
+def test_a_slot_runs_once_across_leaders(engine: Engine) -> None:
+    clock = Clock(T0)
+    a, b = _scheduler(engine, clock, "a"), _scheduler(engine, clock, "b")
+    for s in (a, b):
+        s.add_job("test:post", _posting("C1"), every=timedelta(minutes=1))
+    _lead(a)
+    spec = a.load_specs()["test:post"]
+    assert a.fire(spec, T0) == "done"
+    assert a.fire(spec, T0) == "duplicate"
+    assert b.fire(spec, T0) == "not-leader"
+    clock.now += timedelta(seconds=16)
+    _lead(b)
+    assert b.fire(b.load_specs()["test:post"], T0) == "duplicate"
+    assert b.fire(b.load_specs()["test:post"], T0 + timedelta(minutes=1)) == "done"
+    assert _posts(engine, "C1") == [
+        "slot 2026-11-30T09:00:00+00:00",
+        "slot 2026-11-30T09:01:00+00:00",
+    ]
+
+
+def test_a_failing_job_rolls_back_its_posts(engine: Engine) -> None:
+    clock = Clock(T0)
+    a = _scheduler(engine, clock, "a")
+
+    def broken(ctx: JobContext) -> None:
+        _posting("C2")(ctx)
+        raise RuntimeError("boom")
+
+    a.add_job("test:broken", broken, every=timedelta(minutes=1))
+    _lead(a)
+    assert a.fire(a.load_specs()["test:broken"], T0) == "failed"
+    assert _posts(engine, "C2") == []
+    with unit_of_work(engine) as s:
+        (run,) = runs.runs(s, job_id="test:broken")
+        assert run.status == "failed" and "boom" in (run.error or "")
+
+
+def test_missed_slot_within_grace_runs_once_on_start(engine: Engine) -> None:
+    clock = Clock(T0 + timedelta(minutes=20))  # the bot was down at 09:00, back at 09:20
+    a = _scheduler(engine, clock, "a")
+    a.add_job("test:daily", _posting("C3"), cron="0 9 * * *", grace=timedelta(minutes=30))
+    _lead(a)
+    spec = a.load_specs()["test:daily"]
+    assert a.catch_up(spec) == "done"
+    assert a.catch_up(spec) is None  # already ran
+    assert _posts(engine, "C3") == ["slot 2026-11-30T09:00:00+00:00"]
+
+
+def test_missed_slot_beyond_grace_is_skipped_with_a_log_line(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(T0 + timedelta(minutes=45))
+    a = _scheduler(engine, clock, "a")
+    a.add_job("test:daily", _posting("C4"), cron="0 9 * * *", grace=timedelta(minutes=30))
+    _lead(a)
+    spec = a.load_specs()["test:daily"]
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        assert a.catch_up(spec) == "skipped"
+    assert "missed slot skipped" in caplog.text
+    assert _posts(engine, "C4") == []
+    with unit_of_work(engine) as s:
+        (run,) = runs.runs(s, job_id="test:daily")
+        assert run.status == "skipped" and run.slot == "2026-11-30T09:00:00+00:00"
+    assert a.catch_up(spec) is None  # skipped once, not again on the next start
+
+
+def test_only_the_latest_missed_slot_is_posted(engine: Engine) -> None:
+    clock = Clock(T0 + timedelta(minutes=3, seconds=30))  # 09:01, 09:02, 09:03 missed
+    a = _scheduler(engine, clock, "a")
+    a.add_job("test:minutely", _posting("C5"), every=timedelta(minutes=1))
+    _lead(a)
+    assert a.catch_up(a.load_specs()["test:minutely"]) == "done"
+    assert _posts(engine, "C5") == ["slot 2026-11-30T09:03:00+00:00"]
+
+
+def test_time_zone_of_a_cron_job(engine: Engine) -> None:
+    clock = Clock(datetime(2026, 11, 30, 6, 10, tzinfo=UTC))  # 09:10 in Moscow
+    a = _scheduler(engine, clock, "a")
+    a.add_job("test:msk", _posting("C6"), cron="0 9 * * *", tz="Europe/Moscow")
+    _lead(a)
+    assert a.catch_up(a.load_specs()["test:msk"]) == "done"
+    assert _posts(engine, "C6") == ["slot 2026-11-30T06:00:00+00:00"]
+
+
+def test_interrupted_run_is_adopted_and_the_old_leader_is_fenced(engine: Engine) -> None:
+    clock = Clock(T0)
+    a, b = _scheduler(engine, clock, "a"), _scheduler(engine, clock, "b")
+    for s in (a, b):
+        s.add_job("test:post", _posting("C7"), every=timedelta(minutes=1))
+    _lead(a)
+    # a claimed the slot, then stalled (or died) before finishing
+    with unit_of_work(engine) as s:
+        assert runs.claim_run(s, job_id="test:post", slot=T0, holder="a", token=1, now=clock())
+    clock.now += timedelta(seconds=20)
+    _lead(b)
+    assert b.adopt_interrupted() == [("test:post", T0)]
+    assert b.fire(b.load_specs()["test:post"], T0, adopted=True) == "done"
+    # a wakes up and tries to finish its run: its writes are rolled back
+    a._leader_until = float("inf")
+    with unit_of_work(engine) as s:
+        assert not runs.finish_run(s, job_id="test:post", slot=T0, token=1, now=clock())
+    assert _posts(engine, "C7") == ["slot 2026-11-30T09:00:00+00:00"]
+
+
+def test_old_interrupted_run_beyond_grace_is_failed_not_rerun(engine: Engine) -> None:
+    clock = Clock(T0)
+    b = _scheduler(engine, clock, "b")
+    b.add_job("test:post", _posting("C8"), every=timedelta(minutes=1), grace=timedelta(minutes=5))
+    with unit_of_work(engine) as s:
+        runs.claim_run(s, job_id="test:post", slot=T0, holder="a", token=0, now=clock())
+    clock.now += timedelta(hours=1)
+    _lead(b)
+    assert b.adopt_interrupted() == []
+    with unit_of_work(engine) as s:
+        (run,) = runs.runs(s, job_id="test:post")
+        assert run.status == "failed" and "interrupted" in (run.error or "")
+
+
+def test_registration_errors(engine: Engine) -> None:
+    a = _scheduler(engine, Clock(T0), "a")
+    a.add_job("test:x", _posting("C"), every=timedelta(minutes=1))
+    with pytest.raises(ValueError, match="twice"):
+        a.add_job("test:x", _posting("C"), every=timedelta(minutes=1))
+    with pytest.raises(ValueError, match="exactly one"):
+        a.add_job("test:y", _posting("C"))
+
+
+def test_prune_job_runs(engine: Engine) -> None:
+    clock = Clock(T0)
+    a = _scheduler(engine, clock, "a")
+    _lead(a)
+    with unit_of_work(engine) as s:
+        old = T0 - timedelta(days=40)
+        runs.claim_run(s, job_id="x", slot=old, holder="a", token=1, now=old, status="skipped")
+        runs.claim_run(s, job_id="x", slot=T0, holder="a", token=1, now=T0, status="skipped")
+    assert a.fire(a.load_specs()["core:prune-job-runs"], T0) == "done"
+    with unit_of_work(engine) as s:
+        assert [r.slot for r in runs.runs(s, job_id="x")] == ["2026-11-30T09:00:00+00:00"]
