@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from bot.platforms.base import HistoryMessage
 from handlers.incidents.summary_types import ChatLine, LineKind
@@ -15,17 +15,19 @@ def chat_lines(
     history: Sequence[HistoryMessage],
     *,
     kinds: Mapping[str, LineKind] | None = None,
+    skip: Container[str] = (),
     skip_empty: bool = True,
 ) -> list[ChatLine]:
     """Convert read-back messages; `kinds` (message id → kind) comes from the incident timeline.
 
     Without a timeline entry, a bot's message that looks like an alert is an alert; everything
-    else is a plain message that the summarizer classifies itself.
+    else is a plain message that the summarizer classifies itself. `skip` holds ids of messages
+    to leave out — the bot's own earlier summaries, which would otherwise be summarized again.
     """
     kinds = kinds or {}
     out: list[ChatLine] = []
     for m in history:
-        if skip_empty and not m.text.strip():
+        if (skip_empty and not m.text.strip()) or m.id in skip:
             continue
         kind = kinds.get(m.id)
         if kind is None:

@@ -26,8 +26,9 @@ def test_history_becomes_chat_lines() -> None:
         msg(2, "Status: investigating", user_id="B1", is_bot=True),
         msg(4, "   "),
         msg(5, "root", thread_id="5.0"),
+        msg(6, "Incident summary …", is_bot=True),
     ]
-    lines = chat_lines(history, kinds={"2.0": LineKind.STATUS})
+    lines = chat_lines(history, kinds={"2.0": LineKind.STATUS}, skip={"6.0"})
     assert [line.id for line in lines] == ["1.0", "2.0", "3.0", "5.0"]
     assert [line.kind for line in lines] == [
         LineKind.ALERT,

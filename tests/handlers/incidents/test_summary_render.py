@@ -52,11 +52,13 @@ def test_slack_limits_on_a_huge_summary() -> None:
 
 def test_translated_headings_and_extractive_note() -> None:
     s = extractive_summary(incident(), war_room(300), language="ru", note="нет модели")
-    msg = render_summary(s, translator("ru").t)
+    ru = translator("ru").t
+    msg = render_summary(s, ru)
     texts = [getattr(b, "text", "") for b in msg.blocks]
-    assert texts[0] == "Сводка по инциденту"
-    assert "Извлечённая сводка" in texts[1] and any("нет модели" in x for x in texts)
-    assert any(x.startswith("**Что произошло**") for x in texts)
+    assert texts[0] == ru("Incident summary") != "Incident summary"
+    assert ru("Extractive summary") in texts[1] and any("нет модели" in x for x in texts)
+    assert any(x.startswith(f"**{ru('What happened')}**") for x in texts)
+    assert ru("What happened") != "What happened"
 
 
 def test_empty_summary() -> None:
