@@ -5,14 +5,15 @@ included), connection errors and timeouts with exponential backoff and jitter, a
 ``retry-after`` / ``retry-after-ms``. When it gives up, :meth:`LLM.complete` raises one
 :class:`LLMUnavailable` with a short reason, so callers have one thing to fall back on.
 
-Token budgets use :func:`estimate_tokens` (characters / 4, rounded up): local, instant and on the
-safe side for English and code; Russian runs closer to 2.5 chars/token, so budgets keep
-headroom. :meth:`LLM.count_tokens` asks the API (``messages.count_tokens``) when exactness
-matters more than a round trip.
+Token budgets use :func:`estimate_tokens` (UTF-8 bytes / 4, rounded up): local, instant, about
+characters / 4 for English and code and deliberately high for Russian (2 bytes a character).
+:meth:`LLM.count_tokens` asks the API (``messages.count_tokens``) when exactness matters more
+than a round trip.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -74,10 +75,30 @@ class Completion:
     output_tokens: int
     content: tuple[Any, ...] = ()
 
+    def assistant_turn(self) -> dict[str, Any]:
+        """This answer as the assistant message of the next request (tool-use loops)."""
+        blocks = [
+            block.model_dump(include={"type", "text", "id", "name", "input"}, exclude_none=True)
+            for block in self.content
+        ]
+        return {"role": "assistant", "content": blocks}
+
 
 def estimate_tokens(text: str) -> int:
-    """Budget estimate: characters / 4, rounded up (no network call)."""
-    return (len(text) + 3) // 4
+    """Budget estimate: UTF-8 bytes / 4, rounded up (no network call).
+
+    English runs ~4 characters a token, so this is characters / 4 there; Cyrillic takes two
+    bytes a character, so Russian counts as ~2 characters a token — on the safe side of the
+    ~2.5-3 the tokenizer really gets.
+    """
+    return (len(text.encode("utf-8")) + 3) // 4
+
+
+_MARK = re.compile(r"\[REDACTED:([a-z_]+)\]")
+
+
+def _kinds(text: str) -> Counter[str]:
+    return Counter(_MARK.findall(text))
 
 
 def _reason(exc: anthropic.APIError) -> str:
@@ -114,11 +135,10 @@ class LLM:
 
     def _redact_messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out = redact_payload(list(messages))
-        before = repr(messages).count("[REDACTED:")
-        after = repr(out).count("[REDACTED:")
-        if after > before:
+        counts = _kinds(repr(out)) - _kinds(repr(messages))
+        if counts:
             with self._lock:
-                self.usage.redactions["payload"] += after - before
+                self.usage.redactions.update(counts)
         return out  # type: ignore[return-value]
 
     def complete(
@@ -177,7 +197,9 @@ class LLM:
         """Exact input tokens from the API's count endpoint (redacted text, as it would be sent)."""
         try:
             result = self.client.messages.count_tokens(
-                model=self.model, system=redact(system), messages=self._redact_messages(messages)
+                model=self.model,
+                system=redact(system),
+                messages=self._redact_messages(messages),  # type: ignore[arg-type]
             )
         except anthropic.APIError as exc:
             raise LLMUnavailable(_reason(exc)) from exc

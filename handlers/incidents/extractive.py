@@ -30,7 +30,7 @@ LIMITS = {
 }
 
 _ACTION = re.compile(
-    r"\b(?:restart(?:ed|ing)?|roll(?:ed|ing)? ?back|rollback|reverted?|reverting|deploy(?:ed|ing)"
+    r"\b(?:restart(?:ed|ing)|roll(?:ed|ing) ?back|reverted|reverting|deploy(?:ed|ing)"
     r"|redeploy(?:ed)?|scal(?:ed|ing)\s+(?:up|down|out|in|to)|failed over|failover|drain(?:ed|ing)"
     r"|cordon(?:ed)?|patch(?:ed|ing)|disabl(?:ed|ing)|enabl(?:ed|ing)|bump(?:ed)|increas(?:ed|ing)"
     r"|reduc(?:ed|ing)|flush(?:ed)|purg(?:ed)|mitigat(?:ed|ing)|fixed|applied|killed|blocked"
@@ -100,7 +100,11 @@ def _first(items: Iterable[ChatLine], n: int) -> list[ChatLine]:
 
 
 def _open_questions(questions: list[ChatLine], lines: Sequence[ChatLine]) -> list[ChatLine]:
-    """Questions with no later reply from someone else in their thread."""
+    """Questions with no later reply from someone else in their thread.
+
+    An answer given in the channel rather than in the question's thread is not seen: the
+    question stays listed (better one answered question too many than one open question lost).
+    """
     answered: set[str] = set()
     asked_in: dict[str, list[ChatLine]] = {}
     for q in questions:
@@ -140,7 +144,8 @@ def extractive_summary(
     for line in ordered:
         kind = line.kind
         text = line.text.lower()
-        if kind is LineKind.MESSAGE:
+        asks = _QUESTION.search(text) is not None
+        if kind is LineKind.MESSAGE and not asks:  # "should we roll back?" is not an action
             kind = classify(text) or LineKind.MESSAGE
         if kind is LineKind.ALERT:
             alerts.append(line)
@@ -150,7 +155,7 @@ def extractive_summary(
         elif kind in (LineKind.ACTION, LineKind.DECISION):
             actions.append(line)
         planned = False
-        if kind is not LineKind.STATUS and _QUESTION.search(text):
+        if kind is not LineKind.STATUS and asks:
             questions.append(line)
         elif _NEXT.search(text):
             nexts.append(line)

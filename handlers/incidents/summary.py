@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from bot.clients.llm import LLM, LLMUnavailable
 from bot.config import Settings
 from handlers.incidents.extractive import extractive_summary
+from handlers.incidents.summary_lines import chat_lines
 from handlers.incidents.summary_llm import Budget, new_lines, summarize_llm
 from handlers.incidents.summary_prompt import InvalidSummary
 from handlers.incidents.summary_render import render_summary
@@ -26,6 +27,7 @@ __all__ = [
     "LineKind",
     "Summary",
     "budget_from_settings",
+    "chat_lines",
     "new_lines",
     "render_summary",
     "summarize",

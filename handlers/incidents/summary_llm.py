@@ -6,7 +6,7 @@
   each chunk is summarized (map), and the partial summaries are merged with the previous one
   (reduce), hierarchically if even the partials do not fit.
 
-Budgets are counted with :func:`bot.clients.llm.estimate_tokens` (characters / 4).
+Budgets are counted with :func:`bot.clients.llm.estimate_tokens` (UTF-8 bytes / 4).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class _Run:
 
 
 def _as_json(sections: dict[str, list[SummaryItem]]) -> str:
-    return summary_json(Summary(mode="llm", **sections))
+    return summary_json(Summary(mode="llm").model_copy(update=sections))
 
 
 def summarize_llm(
@@ -145,8 +145,9 @@ def summarize_llm(
         ]
         sections = _reduce(run, permalinks, partials, prev_json)
 
+    sections = _dated(sections, {line.id: line.ts for line in lines})
     last = fresh[-1] if fresh else None
-    return Summary(
+    summary = Summary(
         mode="llm",
         language=language,
         model=llm.model,
@@ -157,8 +158,25 @@ def summarize_llm(
         calls=run.calls,
         input_tokens=run.input_tokens,
         output_tokens=run.output_tokens,
-        **sections,
     )
+    return summary.model_copy(update=sections)
+
+
+def _dated(
+    sections: dict[str, list[SummaryItem]], times: dict[str, datetime]
+) -> dict[str, list[SummaryItem]]:
+    """Give each item the time of the earliest message it rests on (when still in the room)."""
+    out: dict[str, list[SummaryItem]] = {}
+    for name, items in sections.items():
+        out[name] = [
+            item.model_copy(
+                update={"at": min((times[r.id] for r in item.refs if r.id in times), default=None)}
+            )
+            if item.at is None
+            else item
+            for item in items
+        ]
+    return out
 
 
 def _reduce(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 
 from bot.messages import Block, Context, Divider, Header, Message, Section, user_text
 from handlers.incidents.summary_types import SECTION_TITLES, Ref, Summary, SummaryItem
@@ -31,13 +32,13 @@ def _bullet(item: SummaryItem) -> str:
     if item.by:
         line += " — _" + user_text(item.by.lstrip("@"), limit=60) + "_"
     if item.at:
-        line += f" ({item.at.strftime('%H:%M')} UTC)"
+        line += f" ({item.at.astimezone(UTC).strftime('%H:%M')} UTC)"
     links = _links(item.refs)
     return line + (" " + links if links else "")
 
 
 def _section_text(title: str, items: list[SummaryItem], t: Translate) -> str:
-    head = f"*{title}*"
+    head = f"**{title}**"
     lines = [head]
     used = len(head)
     for shown, item in enumerate(items):

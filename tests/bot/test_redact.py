@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.redact import redact, redact_counts, redact_payload
 from tests.bot.secrets_corpus import corpus
@@ -66,3 +68,22 @@ def test_payload_keeps_structure_and_ids() -> None:
     out = redact_payload(payload)
     assert secret not in repr(out)
     assert out["content"][1]["tool_use_id"] == "toolu_1"  # type: ignore[index]
+
+
+def test_a_whole_war_room_without_secrets_is_untouched() -> None:
+    from tests.fakes.warroom import war_room
+
+    changed = [line.text for line in war_room(5000) if redact(line.text) != line.text]
+    assert changed == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+    suffix=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+    index=st.integers(min_value=0, max_value=len(CORPUS) - 1),
+)
+def test_secrets_survive_no_surrounding_text(prefix: str, suffix: str, index: int) -> None:
+    _, secret, line = CORPUS[index]
+    assert secret not in redact(f"{prefix}\n{line}\n{suffix}")
+    assert secret not in redact(f"{prefix} {line} {suffix}")

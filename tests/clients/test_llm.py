@@ -44,7 +44,7 @@ def test_every_secret_is_redacted_before_the_server(
 ) -> None:
     secrets = corpus()
     body = "\n".join(line for _, _, line in secrets)
-    messages = [
+    messages: list[dict[str, object]] = [
         {"role": "user", "content": body},
         {"role": "assistant", "content": [{"type": "text", "text": body}]},
         {"role": "user", "content": [{"type": "text", "text": "again: " + body}]},
@@ -63,6 +63,14 @@ def test_retries_429_with_retry_after_then_succeeds(
     assert llm.complete("s", USER, 10).text == "finally"
     assert len(fake_anthropic.message_requests) == 3
     assert [h.get("x-stainless-retry-count") for h in fake_anthropic.headers] == ["0", "1", "2"]
+
+
+def test_retry_after_is_honoured(llm: LLM, fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(rate_limited(1.5), text("later"))
+    assert llm.complete("s", USER, 10).text == "later"
+    first, second = fake_anthropic.arrivals
+    # the client's own backoff for a first retry is at most 0.5 s: waiting longer is retry-after
+    assert second - first >= 1.4
 
 
 @pytest.mark.parametrize(
@@ -111,3 +119,39 @@ def test_authentication_error_is_not_retried(llm: LLM, fake_anthropic: FakeAnthr
 def test_count_tokens_against_the_api_and_the_estimator(llm: LLM) -> None:
     counted = llm.count_tokens("s", [{"role": "user", "content": "x" * 400}])
     assert counted >= estimate_tokens("x" * 400) == 100
+
+
+def test_tool_use_round_trip(llm: LLM, fake_anthropic: FakeAnthropic) -> None:
+    from tests.fakes.anthropic import tool_use
+
+    tools = [
+        {
+            "name": "promql",
+            "description": "Run a PromQL query",
+            "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+        }
+    ]
+    fake_anthropic.script(tool_use("promql", {"q": "up"}, preface="Checking."), text("All up."))
+    first = llm.complete("s", USER, 100, tools=tools)
+    assert first.stop_reason == "tool_use" and first.tool_calls[0].input == {"q": "up"}
+    call = first.tool_calls[0]
+    messages = [
+        *USER,
+        first.assistant_turn(),
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": call.id, "content": "up=1 password=s3cret!"}
+            ],
+        },
+    ]
+    second = llm.complete("s", messages, 100, tools=tools)
+    assert second.text == "All up." and fake_anthropic.rejected == []
+    sent = fake_anthropic.message_requests[1]["messages"]
+    assert sent[1]["content"][1] == {
+        "type": "tool_use",
+        "id": call.id,
+        "name": "promql",
+        "input": {"q": "up"},
+    }
+    assert "s3cret" not in str(sent) and sent[2]["content"][0]["tool_use_id"] == call.id

@@ -22,6 +22,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -271,6 +272,7 @@ class FakeAnthropic:
         self.responder = responder
         self.requests: list[Json] = []
         self.headers: list[dict[str, str]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each POST /v1/messages
         self.rejected: list[str] = []
         self._script: deque[Step] = deque()
         self._lock = threading.Lock()
@@ -371,6 +373,7 @@ class FakeAnthropic:
         if isinstance(body, web.Response):
             return body
         self.requests.append(body)
+        self.arrivals.append(time.monotonic())
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
         if not (request.headers.get("x-api-key") or request.headers.get("authorization")):
             return web.json_response(

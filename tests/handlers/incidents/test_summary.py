@@ -51,6 +51,7 @@ def test_llm_mode_sections_rest_on_the_messages(llm: LLM, fake_anthropic: FakeAn
     assert s.mode == "llm" and s.note is None and s.calls == 1
     assert s.actions[0].by == "bob" and s.actions[0].refs[0].id == "m2"
     assert s.actions[0].refs[0].permalink == "https://chat.example.com/p/m2"
+    assert s.actions[0].at == ROOM[2].ts  # the time of the message it rests on
     assert s.current_state[0].refs[0].id == "m4"
     assert s.open_questions[0].refs[0].id == "m3"
     assert s.what_happened[1].refs[0].id == "m0"
@@ -174,3 +175,11 @@ def test_no_secret_from_the_channel_reaches_the_model(
     assert len(fake_anthropic.message_requests) > 1  # map-reduce path too
     sent = json.dumps(fake_anthropic.requests, ensure_ascii=False)
     assert [kind for kind, secret, _ in secrets if secret in sent] == []
+
+
+def test_an_answer_cut_at_max_tokens_falls_back(llm: LLM, fake_anthropic: FakeAnthropic) -> None:
+    cut = '{"what_happened": [{"text": "checkout broke after the dep'
+    fake_anthropic.script(text(cut, stop_reason="max_tokens"))
+    s = summarize(incident(), ROOM, t=t, llm=llm)
+    assert s.mode == "extractive" and "could not be used" in (s.note or "")
+    assert fake_anthropic.message_requests[0]["max_tokens"] == Budget().output_tokens
