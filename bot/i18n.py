@@ -87,7 +87,10 @@ class Translator:
 
     def percent(self, value: float, digits: int = 1, *, fixed: bool = False) -> str:
         """`12,5 %` in ru, `12.5%` in en (value is a fraction: 0.125); `fixed` keeps zeros."""
-        fmt = "#,##0" + ("." + ("0" if fixed else "#") * digits if digits else "") + "%"
+        base = self._babel.percent_formats[None].pattern  # "#,##0%" en, "#,##0 %" ru
+        fmt = base.replace(
+            "#,##0", "#,##0" + ("." + ("0" if fixed else "#") * digits if digits else ""), 1
+        )
         return format_percent(value, format=fmt, locale=self._babel)
 
     def date(self, value: date | datetime) -> str:
