@@ -116,3 +116,22 @@ def test_mattermost_user_locale_is_consulted(
     assert d.resolve_locale(_event(Platform.MATTERMOST, en["id"], "ch1", "help")) == "en"
     _set(engine, Platform.MATTERMOST, channel="ch1", lang="en")
     assert d.resolve_locale(_event(Platform.MATTERMOST, ru["id"], "ch1", "help")) == "en"
+
+
+def test_text_for_a_whole_channel_uses_the_channel_language(engine: Engine) -> None:
+    """Summaries are posted for the room: its setting, else the incident's language."""
+    from bot.context import Context
+    from bot.i18n import translator
+
+    runtime = Runtime(
+        settings=load_settings(database_url=str(engine.url)),
+        engine=engine,
+        router=Router(),
+        apis={},
+        services=Services(),
+    )
+    ctx = Context(runtime, _event(Platform.SLACK, "U1", "C0ASK", "x"), translator("en"))
+    assert ctx.channel_locale("C0ROOM", default="ru") == "ru"  # no setting: the default
+    assert ctx.channel_locale("C0ROOM") == "en"  # no default: the asker's language
+    _set(engine, Platform.SLACK, channel="C0ROOM", lang="ru")
+    assert ctx.channel_locale("C0ROOM", default="en") == "ru"
