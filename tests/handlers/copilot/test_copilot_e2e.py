@@ -45,7 +45,9 @@ async def with_llm(
 
 
 @pytest.fixture
-async def without_llm(db_url: str, kube: KubeClient) -> AsyncIterator[tuple[CopilotApp, TestClient]]:
+async def without_llm(
+    db_url: str, kube: KubeClient
+) -> AsyncIterator[tuple[CopilotApp, TestClient]]:
     app, client = await _local(db_url, kube)
     yield app, client
     await client.close()
@@ -79,8 +81,10 @@ async def test_question_to_grounded_answer_and_proposal(
                 "reason": "checkout-1 is in CrashLoopBackOff with 7 restarts",
             },
         ),
-        text("checkout-1 is in CrashLoopBackOff (7 restarts, revision 1). I proposed a restart; "
-             "it waits for approval."),
+        text(
+            "checkout-1 is in CrashLoopBackOff (7 restarts, revision 1). I proposed a restart; "
+            "it waits for approval."
+        ),
     )
     await _send(client, "alice", "@copilot why is checkout slow? " + secret()[2])
     await app.idle()
@@ -108,8 +112,13 @@ async def test_question_to_grounded_answer_and_proposal(
     # feedback buttons are stored
     r = await client.post(
         "/api/local/action",
-        json={"user": "bob", "channel": "C-general", "action_id": "copilot:feedback:down",
-              "value": str(qid), "message_id": answer["id"]},
+        json={
+            "user": "bob",
+            "channel": "C-general",
+            "action_id": "copilot:feedback:down",
+            "value": str(qid),
+            "message_id": answer["id"],
+        },
     )
     assert r.status == 200
     await app.idle()
