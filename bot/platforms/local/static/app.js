@@ -169,14 +169,19 @@ function selectChannel(ch) {
 
 async function send(input, thread) {
   const text = input.value.trim();
-  if (!text) return;
+  if (!text || !state.channel || !state.user) return;
   input.value = "";
   await api("/api/local/send", { user: state.user, channel: state.channel.id, text, thread });
   if (/^\/copilot\s+lang\b/.test(text)) setTimeout(() => refreshStrings(), 1500);
 }
 
 async function refreshStrings() {
-  if (await loadStrings()) { selectChannel(state.channel); renderChannels(); }
+  // the page works at once; its words switch language when the dictionary arrives
+  if (await loadStrings()) {
+    renderChannels(); redraw();
+    const ch = state.channel;
+    if (ch) $("channel-name").textContent = "#" + ch.name + (ch.shared ? " (" + tr("shared", "shared") + ")" : "");
+  }
 }
 
 function renderChannels() {
@@ -188,17 +193,21 @@ function renderChannels() {
 }
 
 async function boot() {
+  // handlers first: a message typed while the page loads must not submit the form natively
+  $("composer").onsubmit = (e) => { e.preventDefault(); send($("input"), null); };
+  $("thread-composer").onsubmit = (e) => { e.preventDefault(); send($("thread-input"), state.thread); };
+  $("close-thread").onclick = () => { state.thread = null; $("thread").hidden = true; };
   const data = await api("/api/local/bootstrap");
   state.channels = data.channels; state.users = data.users;
   $("demo-label").hidden = !data.demo;
   for (const u of data.users) $("user").insertAdjacentHTML("beforeend", '<option value="' + esc(u.id) + '">' + esc(u.name) + "</option>");
   state.user = localStorage.getItem("copilot-user") || data.users[0].id;
   $("user").value = state.user;
-  $("user").onchange = async () => {
+  $("user").onchange = () => {
     state.user = $("user").value; localStorage.setItem("copilot-user", state.user);
-    await loadStrings(); renderChannels(); selectChannel(state.channel);
+    selectChannel(state.channel);
+    refreshStrings();
   };
-  await loadStrings();
   for (const ch of data.channels) {
     const li = document.createElement("li");
     li.dataset.id = ch.id;
@@ -208,8 +217,6 @@ async function boot() {
   renderChannels();
   const wanted = location.hash.split("/")[1];
   selectChannel(data.channels.find((c) => c.id === wanted) || data.channels[0]);
-  $("composer").onsubmit = (e) => { e.preventDefault(); send($("input"), null); };
-  $("thread-composer").onsubmit = (e) => { e.preventDefault(); send($("thread-input"), state.thread); };
-  $("close-thread").onclick = () => { state.thread = null; $("thread").hidden = true; };
+  refreshStrings();
 }
 boot();
