@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, literal, select, update
+from sqlalchemy import Table, delete, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -68,39 +68,9 @@ def replace_file(
     return int(old)
 
 
-def _insert(conn: Conn, table: Table, file_id: int, names: Sequence[str], chunks: Rows) -> int:
-    """Bulk insert through the driver (executemany on SQLite, COPY on PostgreSQL)."""
-    sa_conn = conn.connection() if isinstance(conn, Session) else conn
-    raw = sa_conn.connection.driver_connection
-    cols = ", ".join(["file_id", *names])
-    count = 0
-    if sa_conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * (len(names) + 1))
-        cur = raw.cursor()  # type: ignore[union-attr]
-        for chunk in chunks:
-            cur.executemany(
-                f"INSERT INTO {table.name} ({cols}) VALUES ({marks})",
-                [(file_id, str(r[0]), *r[1:]) for r in chunk],
-            )
-            count += len(chunk)
-        return count
-    if sa_conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for chunk in chunks:
-                for r in chunk:
-                    copy.write_row((file_id, *r))
-                count += len(chunk)
-        return count
-    for chunk in chunks:
-        payload = [{"file_id": file_id, **dict(zip(names, row, strict=True))} for row in chunk]
-        if payload:
-            conn.execute(insert(table), payload)
-            count += len(payload)
-    return count
-
-
-def insert_cost_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
-    names = [
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "billing_cost_daily": (
+        "file_id",
         "day",
         "currency",
         "service",
@@ -112,17 +82,18 @@ def insert_cost_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
         "billed_cost",
         "effective_cost",
         "rows",
-    ]
-    return _insert(conn, COST, file_id, names, chunks)
-
-
-def insert_tag_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
-    names = ["day", "currency", "tag_key", "tag_value", "billed_cost", "effective_cost"]
-    return _insert(conn, TAG, file_id, names, chunks)
-
-
-def insert_resource_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
-    names = [
+    ),
+    "billing_tag_daily": (
+        "file_id",
+        "day",
+        "currency",
+        "tag_key",
+        "tag_value",
+        "billed_cost",
+        "effective_cost",
+    ),
+    "billing_resource_daily": (
+        "file_id",
         "day",
         "currency",
         "resource_id",
@@ -132,8 +103,72 @@ def insert_resource_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
         "region",
         "billed_cost",
         "effective_cost",
-    ]
-    return _insert(conn, RESOURCE, file_id, names, chunks)
+    ),
+}
+
+
+def _raw(conn: Conn) -> tuple[str, Any]:
+    sa_conn = conn.connection() if isinstance(conn, Session) else conn
+    return sa_conn.dialect.name, sa_conn.connection.driver_connection
+
+
+def insert_rows(conn: Conn, table: Table, chunks: Rows) -> int:
+    """Ready tuples (in `COLUMNS[table]` order): one prepared executemany per chunk on SQLite."""
+    names = COLUMNS[table.name]
+    dialect, raw = _raw(conn)
+    count = 0
+    if dialect == "sqlite":
+        marks = ", ".join("?" * len(names))
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+        cur = raw.cursor()
+        for chunk in chunks:
+            cur.executemany(sql, chunk)
+            count += len(chunk)
+        cur.close()
+        return count
+    for chunk in chunks:
+        payload = [dict(zip(names, row, strict=True)) for row in chunk]
+        if payload:
+            conn.execute(insert(table), payload)
+            count += len(payload)
+    return count
+
+
+def copy_csv(conn: Conn, table: Table, path: str, block: int = 1 << 20) -> None:
+    """PostgreSQL: stream a headerless CSV file (columns in `COLUMNS[table]` order) into COPY."""
+    _, raw = _raw(conn)
+    cols = ", ".join(COLUMNS[table.name])
+    sql = f"COPY {table.name} ({cols}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cur, cur.copy(sql) as copy, open(path, "rb") as fh:
+        while data := fh.read(block):
+            copy.write(data)
+
+
+def drop_indexes(conn: Conn, table: Table) -> list[str]:
+    """SQLite: drop the table's secondary indexes; returns their DDL to recreate them."""
+    dialect, _ = _raw(conn)
+    if dialect != "sqlite":
+        return []
+    rows = conn.execute(
+        text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+            "AND sql IS NOT NULL"
+        ),
+        {"t": table.name},
+    ).all()
+    for name, _sql in rows:
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    return [str(sql) for _name, sql in rows]
+
+
+def create_indexes(conn: Conn, ddl: Sequence[str]) -> None:
+    """Recreate indexes from their DDL (see `drop_indexes`)."""
+    for sql in ddl:
+        conn.execute(text(sql))
+
+
+def row_count(conn: Conn, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def _source(by: str) -> tuple[Table, Any, list[Any]]:
