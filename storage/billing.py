@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, literal, select, text, update
+from sqlalchemy import Table, case, delete, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -198,6 +199,77 @@ def grouped_costs(
     return {(str(k), cur): float(v or 0) for k, cur, v in conn.execute(stmt)}
 
 
+def ranked_costs(
+    conn: Conn,
+    *,
+    start: date,
+    end: date,
+    prev_start: date,
+    prev_end: date,
+    by: str,
+    n: int,
+) -> list[Ranked]:
+    """Groups with cost in [start, end] and in the previous period, ranked in the database.
+
+    One pass over both periods; returns only the rows among the `n` largest per currency,
+    the `n` largest overall or the `n` fastest-growing overall, each with its currency's total.
+    """
+    table, key, filters = _source(by)
+    lo = min(start, prev_start)
+    now = func.sum(case((table.c.day >= start, table.c.billed_cost), else_=0.0))
+    before = func.sum(
+        case(
+            ((table.c.day >= prev_start) & (table.c.day <= prev_end), table.c.billed_cost),
+            else_=0.0,
+        )
+    )
+    seen = func.sum(case((table.c.day >= start, 1), else_=0))
+    grouped = (
+        select(key.label("k"), table.c.currency.label("cur"), now.label("c"), before.label("p"))
+        .where(table.c.day >= lo, table.c.day <= end, *filters)
+        .group_by(key, table.c.currency)
+        .having(seen > 0)
+        .subquery()
+    )
+    g = grouped.c
+    ranked = select(
+        g.k,
+        g.cur,
+        g.c,
+        g.p,
+        func.row_number().over(partition_by=g.cur, order_by=(g.c.desc(), g.k)).label("rcur"),
+        func.row_number().over(order_by=(g.c.desc(), g.k)).label("rall"),
+        func.row_number().over(order_by=((g.c - g.p).desc(), g.k)).label("rdelta"),
+        func.sum(g.c).over(partition_by=g.cur).label("tc"),
+        func.sum(g.p).over(partition_by=g.cur).label("tp"),
+        func.count().over(partition_by=g.cur).label("groups"),
+    ).subquery()
+    r = ranked.c
+    stmt = select(ranked).where((r.rcur <= n) | (r.rall <= n) | (r.rdelta <= n))
+    return [
+        Ranked(
+            str(k), cur, float(c or 0), float(p or 0), rc, ra, rd, float(tc or 0), float(tp or 0), m
+        )
+        for k, cur, c, p, rc, ra, rd, tc, tp, m in conn.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One group's cost in a period and the previous one, its ranks and its currency's totals."""
+
+    key: str
+    currency: str
+    cost: float
+    previous: float
+    rank_in_currency: int
+    rank: int
+    rank_growth: int
+    currency_cost: float
+    currency_previous: float
+    currency_groups: int
+
+
 def daily_costs(
     conn: Conn, *, start: date, end: date, by: str = "total"
 ) -> list[tuple[date, str, str, float]]:
@@ -212,8 +284,18 @@ def daily_costs(
     return [(_day(d), str(k), cur, float(v or 0)) for d, k, cur, v in conn.execute(stmt)]
 
 
-def labels(conn: Conn, *, by: str, keys: Iterable[str]) -> dict[str, str]:
-    """Display names for project ids and resource ids (others are their own label)."""
+def labels(
+    conn: Conn,
+    *,
+    by: str,
+    keys: Iterable[str],
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, str]:
+    """Display names for project ids and resource ids (others are their own label).
+
+    `start`/`end` bound the days searched, so resource names come from the covering index range.
+    """
     wanted = list(keys)
     if by == "project" and wanted:
         stmt = (
@@ -224,12 +306,19 @@ def labels(conn: Conn, *, by: str, keys: Iterable[str]) -> dict[str, str]:
     elif by == "resource" and wanted:
         stmt = (
             select(RESOURCE.c.resource_id, func.max(RESOURCE.c.resource_name))
-            .where(RESOURCE.c.resource_id.in_(wanted))
+            .where(RESOURCE.c.resource_id.in_(wanted), *_days(RESOURCE, start, end))
             .group_by(RESOURCE.c.resource_id)
         )
     else:
         return {}
     return {k: v for k, v in conn.execute(stmt) if v}
+
+
+def _days(table: Table, start: date | None, end: date | None) -> list[Any]:
+    return [
+        *([table.c.day >= start] if start else []),
+        *([table.c.day <= end] if end else []),
+    ]
 
 
 def top_resources(

@@ -104,35 +104,45 @@ class Summary:
     daily: list[tuple[date, str, float]] = field(default_factory=list)
 
 
-def _lines(conn: Conn, period: Period, by: str) -> tuple[list[Line], Period]:
+def _ranked(conn: Conn, period: Period, by: str, n: int) -> tuple[list[repo.Ranked], Period]:
     prev = period.previous()
-    now = repo.grouped_costs(conn, start=period.start, end=period.end, by=by)
-    before = repo.grouped_costs(conn, start=prev.start, end=prev.end, by=by)
-    names = repo.labels(conn, by=by, keys={k for k, _ in now})
-    lines = [
-        Line(k, names.get(k, k), cur, cost, before.get((k, cur), 0.0))
-        for (k, cur), cost in now.items()
-    ]
-    return lines, prev
+    rows = repo.ranked_costs(
+        conn,
+        start=period.start,
+        end=period.end,
+        prev_start=prev.start,
+        prev_end=prev.end,
+        by=by,
+        n=n,
+    )
+    return rows, prev
+
+
+def _to_lines(conn: Conn, rows: list[repo.Ranked], by: str, period: Period) -> list[Line]:
+    names = repo.labels(conn, by=by, keys={r.key for r in rows}, start=period.start, end=period.end)
+    return [Line(r.key, names.get(r.key, r.key), r.currency, r.cost, r.previous) for r in rows]
 
 
 def summary(conn: Conn, *, period: Period, by: str, limit: int = 10) -> Summary:
     """Cost per group (largest first, per currency) with deltas vs the previous period."""
-    lines, prev = _lines(conn, period, by)
-    lines.sort(key=lambda ln: (ln.currency, -ln.cost))
+    rows, prev = _ranked(conn, period, by, limit)
+    mine = sorted(
+        (r for r in rows if r.rank_in_currency <= limit), key=lambda r: (r.currency, -r.cost)
+    )
+    shown = _to_lines(conn, mine, by, period)
     kept: list[Line] = []
-    for currency in sorted({ln.currency for ln in lines}):
-        mine = [ln for ln in lines if ln.currency == currency]
-        kept += mine[:limit]
-        rest = mine[limit:]
-        if rest:
+    for currency in sorted({r.currency for r in mine}):
+        group = [ln for ln in shown if ln.currency == currency]
+        kept += group
+        first = next(r for r in mine if r.currency == currency)
+        if first.currency_groups > len(group):
             kept.append(
                 Line(
                     "*",
                     "…",
                     currency,
-                    sum(x.cost for x in rest),
-                    sum(x.previous for x in rest),
+                    first.currency_cost - sum(x.cost for x in group),
+                    first.currency_previous - sum(x.previous for x in group),
                 )
             )
     totals_now = repo.grouped_costs(conn, start=period.start, end=period.end, by="total")
@@ -158,9 +168,14 @@ class Top:
 
 def top(conn: Conn, *, period: Period, by: str, n: int = 10) -> Top:
     """The N largest groups and the N fastest-growing (by money added vs the previous period)."""
-    lines, prev = _lines(conn, period, by)
-    largest = sorted(lines, key=lambda ln: -ln.cost)[:n]
-    growing = sorted((ln for ln in lines if ln.delta > 0), key=lambda ln: -ln.delta)[:n]
+    rows, prev = _ranked(conn, period, by, n)
+    lines = dict(zip(rows, _to_lines(conn, rows, by, period), strict=True))
+    largest = [lines[r] for r in sorted(rows, key=lambda r: r.rank) if r.rank <= n]
+    growing = [
+        lines[r]
+        for r in sorted(rows, key=lambda r: r.rank_growth)
+        if r.rank_growth <= n and lines[r].delta > 0
+    ]
     return Top(period, prev, by, largest, growing)
 
 

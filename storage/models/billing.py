@@ -68,7 +68,9 @@ class BillingResourceDaily(SQLModel, table=True):
     """Daily cost per resource (for the top contributing resources), per file."""
 
     __tablename__ = "billing_resource_daily"
-    __table_args__ = (Index("ix_billing_resource_daily_day", "day", "currency"),)
+    __table_args__ = (
+        Index("ix_billing_resource_daily_cover", "day", "currency", "resource_id", "billed_cost"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     file_id: int = Field(foreign_key="billing_file.id", index=True)
