@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from bot.i18n import N_
 from storage import billing as repo
 from storage.billing import Conn
 
@@ -52,29 +53,29 @@ def parse_period(
             lo = date.fromisoformat(start) if start else anchor.replace(day=1)
             hi = date.fromisoformat(end) if end else anchor
         except ValueError:
-            raise QueryError("dates must look like YYYY-MM-DD") from None
+            raise QueryError(N_("dates must look like YYYY-MM-DD")) from None
         if hi < lo or (hi - lo).days > 3660:
-            raise QueryError("--from must be before --to (at most 10 years)")
+            raise QueryError(N_("--from must be before --to (at most 10 years)"))
         return Period(lo, hi, f"{lo}…{hi}")
     spec = (spec or "30d").lower()
     if match := _DAYS.match(spec):
         days = int(match.group(1))
         if not 1 <= days <= 731:
-            raise QueryError("a period in days must be 1d to 731d")
+            raise QueryError(N_("a period in days must be 1d to 731d"))
         return Period(anchor - timedelta(days=days - 1), anchor, spec)
     if spec == "mtd":
         return Period(anchor.replace(day=1), anchor, spec)
     if spec == "last-month":
         end = anchor.replace(day=1) - timedelta(days=1)
         return Period(end.replace(day=1), end, spec)
-    raise QueryError("period must be one of 7d, 30d, mtd, last-month (or --from/--to)")
+    raise QueryError(N_("period must be one of 7d, 30d, mtd, last-month (or --from/--to)"))
 
 
 def check_grouping(by: str | None) -> str:
     by = (by or "service").lower()
     if by in GROUPINGS or (by.startswith("tag:") and re.match(r"^tag:[\w.:-]{1,64}$", by)):
         return by
-    raise QueryError("--by must be service, project, region, resource or tag:KEY")
+    raise QueryError(N_("--by must be service, project, region, resource or tag:KEY"))
 
 
 @dataclass(frozen=True)
