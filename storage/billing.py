@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, literal, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -16,6 +30,7 @@ from storage.models.billing import (
     BillingCostDaily,
     BillingFile,
     BillingResourceDaily,
+    BillingResourceWeekly,
     BillingTagDaily,
     utcnow,
 )
@@ -27,6 +42,7 @@ FILE: Table = BillingFile.__table__  # type: ignore[attr-defined]
 COST: Table = BillingCostDaily.__table__  # type: ignore[attr-defined]
 TAG: Table = BillingTagDaily.__table__  # type: ignore[attr-defined]
 RESOURCE: Table = BillingResourceDaily.__table__  # type: ignore[attr-defined]
+WEEKLY: Table = BillingResourceWeekly.__table__  # type: ignore[attr-defined]
 ANOMALY: Table = BillingAnomaly.__table__  # type: ignore[attr-defined]
 
 DIMENSIONS = ("service", "project", "region", "charge_category", "resource")
@@ -63,7 +79,7 @@ def replace_file(
     old = conn.execute(select(FILE.c.id).where(FILE.c.name == name)).scalar_one_or_none()
     if old is None:
         return int(conn.execute(insert(FILE).values(name=name, **values)).inserted_primary_key[0])
-    for table in (COST, TAG, RESOURCE):
+    for table in (COST, TAG, RESOURCE, WEEKLY):
         conn.execute(delete(table).where(table.c.file_id == old))
     conn.execute(update(FILE).where(FILE.c.id == old).values(**values))
     return int(old)
@@ -102,6 +118,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "service",
         "project",
         "region",
+        "billed_cost",
+        "effective_cost",
+    ),
+    "billing_resource_weekly": (
+        "file_id",
+        "week",
+        "currency",
+        "resource_id",
         "billed_cost",
         "effective_cost",
     ),
@@ -199,6 +223,60 @@ def grouped_costs(
     return {(str(k), cur): float(v or 0) for k, cur, v in conn.execute(stmt)}
 
 
+def full_weeks(lo: date, hi: date) -> tuple[date, date] | None:
+    """The first and last Monday of the complete ISO weeks inside [lo, hi], or None."""
+    first = lo + timedelta(days=(7 - lo.weekday()) % 7)
+    last = hi - timedelta(days=(hi.weekday() + 1) % 7 + 6)
+    return (first, last) if first <= last else None
+
+
+def _period_source(by: str, ranges: Sequence[tuple[date, date]]) -> Any:
+    """Rows (k, cur, day, cost) covering `ranges`; per resource, whole weeks come from weekly rows.
+
+    A week row's `day` is its Monday, and only weeks entirely inside one range are used, so a
+    filter on `day` still separates the ranges.
+    """
+    table, key, filters = _source(by)
+    if by != "resource":
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        return (
+            select(
+                key.label("k"),
+                table.c.currency.label("cur"),
+                table.c.day.label("day"),
+                table.c.billed_cost.label("cost"),
+            )
+            .where(table.c.day >= lo, table.c.day <= hi, *filters)
+            .subquery()
+        )
+    days: list[Any] = []
+    weeks: list[Any] = []
+    for lo, hi in ranges:
+        full = full_weeks(lo, hi)
+        if full is None:
+            days.append(and_(RESOURCE.c.day >= lo, RESOURCE.c.day <= hi))
+            continue
+        first, last = full
+        weeks.append(and_(WEEKLY.c.week >= first, WEEKLY.c.week <= last))
+        if lo < first:
+            days.append(and_(RESOURCE.c.day >= lo, RESOURCE.c.day < first))
+        if last + timedelta(days=6) < hi:
+            days.append(and_(RESOURCE.c.day > last + timedelta(days=6), RESOURCE.c.day <= hi))
+    daily = select(
+        RESOURCE.c.resource_id.label("k"),
+        RESOURCE.c.currency.label("cur"),
+        RESOURCE.c.day.label("day"),
+        RESOURCE.c.billed_cost.label("cost"),
+    ).where(or_(false(), *days))
+    weekly = select(
+        WEEKLY.c.resource_id.label("k"),
+        WEEKLY.c.currency.label("cur"),
+        WEEKLY.c.week.label("day"),
+        WEEKLY.c.billed_cost.label("cost"),
+    ).where(or_(false(), *weeks))
+    return union_all(daily, weekly).subquery()
+
+
 def ranked_costs(
     conn: Conn,
     *,
@@ -214,20 +292,14 @@ def ranked_costs(
     One pass over both periods; returns only the rows among the `n` largest per currency,
     the `n` largest overall or the `n` fastest-growing overall, each with its currency's total.
     """
-    table, key, filters = _source(by)
-    lo = min(start, prev_start)
-    now = func.sum(case((table.c.day >= start, table.c.billed_cost), else_=0.0))
-    before = func.sum(
-        case(
-            ((table.c.day >= prev_start) & (table.c.day <= prev_end), table.c.billed_cost),
-            else_=0.0,
-        )
-    )
-    seen = func.sum(case((table.c.day >= start, 1), else_=0))
+    src = _period_source(by, [(prev_start, prev_end), (start, end)])
+    u = src.c
+    now = func.sum(case((u.day >= start, u.cost), else_=0.0))
+    before = func.sum(case(((u.day >= prev_start) & (u.day <= prev_end), u.cost), else_=0.0))
+    seen = func.sum(case((u.day >= start, 1), else_=0))
     grouped = (
-        select(key.label("k"), table.c.currency.label("cur"), now.label("c"), before.label("p"))
-        .where(table.c.day >= lo, table.c.day <= end, *filters)
-        .group_by(key, table.c.currency)
+        select(u.k, u.cur, now.label("c"), before.label("p"))
+        .group_by(u.k, u.cur)
         .having(seen > 0)
         .subquery()
     )

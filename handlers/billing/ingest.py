@@ -388,14 +388,19 @@ _ROLLUPS = {
                project, region, sum(billed) AS billed, sum(effective) AS effective
         FROM g WHERE ok AND resource_id IS NOT NULL
         GROUP BY day, currency, resource_id, service, project, region""",
+    "week": """
+        SELECT CAST(date_trunc('week', day) AS DATE) AS day, currency, resource_id,
+               sum(billed) AS billed, sum(effective) AS effective
+        FROM res GROUP BY ALL""",
 }
 _OUTPUT = {
     "cost": "day, currency, service, service_category, project, project_name, region, "
     "charge_category, billed, effective, n",
     "tag": "day, currency, k, v, billed, effective",
     "res": "day, currency, resource_id, resource_name, service, project, region, billed, effective",
+    "week": "day, currency, resource_id, billed, effective",
 }
-_TABLES = {"cost": repo.COST, "tag": repo.TAG, "res": repo.RESOURCE}
+_TABLES = {"cost": repo.COST, "tag": repo.TAG, "res": repo.RESOURCE, "week": repo.WEEKLY}
 
 
 def _rollups(duck: duckdb.DuckDBPyConnection, tag_keys: list[str]) -> None:
