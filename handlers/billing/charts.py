@@ -28,7 +28,7 @@ def _figure() -> tuple[Figure, Any]:
 
 def _png(fig: Figure, filename: str, title: str) -> Attachment:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=80, pil_kwargs={"compress_level": 1})
     return Attachment(
         filename=filename, title=title, content_b64=base64.b64encode(buf.getvalue()).decode()
     )

@@ -287,11 +287,7 @@ def _stage(duck: duckdb.DuckDBPyConnection, path: Path, name: str, tag_keys: lis
     bad_ts = " OR ".join(f"({raw[n]} IS NOT NULL AND {c[n]} IS NULL)" for n in TIMESTAMPS)
     tags = c["Tags"]
     paths = ", ".join(f"'$.\"{k}\"'" for k in tag_keys)
-    tag_list = (
-        f"CASE WHEN json_valid({tags}) THEN json_extract_string({tags}, [{paths}]) END"
-        if tag_keys
-        else "NULL"
-    )
+    tag_list = f"try(json_extract_string({tags}, [{paths}]))" if tag_keys else "NULL"
     tag_cols = ", ".join(f"left(_tags[{i + 1}], 255) AS tag_{i}" for i in range(len(tag_keys)))
     ok = (
         f"({c['BilledCost']} IS NOT NULL AND {c['ChargePeriodStart']} IS NOT NULL "
