@@ -82,7 +82,7 @@ async def test_refresh_then_cost_top_matches_the_file(local: Local) -> None:
 async def test_forecast_shows_its_measured_backtest_error(local: Local) -> None:
     app, _ = local
     _run(app, START)
-    bot = await _ask(local, "/cost forecast --backtest")
+    bot = await _ask(local, "/cost forecast")
     text = str(bot[-1]["message"])
     assert "Month-end forecast" in text
     assert re.search(r"Backtest at mid-month over 1 month: MAPE [\d.]+%", text), text
