@@ -126,6 +126,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "week",
         "currency",
         "resource_id",
+        "resource_name",
         "billed_cost",
         "effective_cost",
     ),
@@ -376,21 +377,19 @@ def labels(
             .group_by(COST.c.project)
         )
     elif by == "resource" and wanted:
+        weeks = []  # names from the weekly rollup: 1 row per resource-week, not 7
+        if start:
+            weeks.append(WEEKLY.c.week >= start - timedelta(days=6))
+        if end:
+            weeks.append(WEEKLY.c.week <= end)
         stmt = (
-            select(RESOURCE.c.resource_id, func.max(RESOURCE.c.resource_name))
-            .where(RESOURCE.c.resource_id.in_(wanted), *_days(RESOURCE, start, end))
-            .group_by(RESOURCE.c.resource_id)
+            select(WEEKLY.c.resource_id, func.max(WEEKLY.c.resource_name))
+            .where(WEEKLY.c.resource_id.in_(wanted), *weeks)
+            .group_by(WEEKLY.c.resource_id)
         )
     else:
         return {}
     return {k: v for k, v in conn.execute(stmt) if v}
-
-
-def _days(table: Table, start: date | None, end: date | None) -> list[Any]:
-    return [
-        *([table.c.day >= start] if start else []),
-        *([table.c.day <= end] if end else []),
-    ]
 
 
 def top_resources(

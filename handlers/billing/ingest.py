@@ -46,6 +46,7 @@ TYPES = {
 TIMESTAMPS = ("ChargePeriodStart", "ChargePeriodEnd")
 ISO = r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?"
 CHUNK = 100_000
+MEMORY_LIMIT = "4GB"  # past it DuckDB spills to its temp folder
 
 
 class IngestError(Exception):
@@ -190,7 +191,13 @@ class _duck:
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         self._tmp = tempfile.TemporaryDirectory(prefix="billing-duck-")
-        self.conn = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
+        self.conn = duckdb.connect(
+            config={
+                "threads": 2,
+                "memory_limit": MEMORY_LIMIT,
+                "preserve_insertion_order": False,
+            }
+        )
         self.conn.execute("SET TimeZone = 'UTC'")
         self.conn.execute(f"SET temp_directory = '{self._tmp.name}'")
         return self.conn
@@ -386,7 +393,8 @@ _ROLLUPS = {
         GROUP BY day, currency, resource_id, service, project, region""",
     "week": """
         SELECT CAST(date_trunc('week', day) AS DATE) AS day, currency, resource_id,
-               sum(billed) AS billed, sum(effective) AS effective
+               max(resource_name) AS resource_name, sum(billed) AS billed,
+               sum(effective) AS effective
         FROM res GROUP BY ALL""",
 }
 _OUTPUT = {
@@ -394,7 +402,7 @@ _OUTPUT = {
     "charge_category, billed, effective, n",
     "tag": "day, currency, k, v, billed, effective",
     "res": "day, currency, resource_id, resource_name, service, project, region, billed, effective",
-    "week": "day, currency, resource_id, billed, effective",
+    "week": "day, currency, resource_id, resource_name, billed, effective",
 }
 _TABLES = {"cost": repo.COST, "tag": repo.TAG, "res": repo.RESOURCE, "week": repo.WEEKLY}
 

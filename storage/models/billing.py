@@ -121,5 +121,6 @@ class BillingResourceWeekly(SQLModel, table=True):
     week: date
     currency: str = Field(max_length=3)
     resource_id: str = Field(max_length=1024)
+    resource_name: str = Field(default="", max_length=255)
     billed_cost: float = 0.0
     effective_cost: float = 0.0

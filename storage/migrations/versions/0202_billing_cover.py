@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("week", sa.Date(), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
         sa.Column("resource_id", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
+        sa.Column("resource_name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
         sa.Column("billed_cost", sa.Float(), nullable=False),
         sa.Column("effective_cost", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(["file_id"], ["billing_file.id"]),
