@@ -92,12 +92,43 @@ def run_ingest(url: str, path: Path, label: str) -> None:
     engine.dispose()
 
 
-def latencies(url: str, repeat: int) -> None:
+def _p(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
+
+
+def duck_answers(parquet: Path, start: date, end: date) -> dict[str, str]:
+    """Plain DuckDB answering the same questions straight from the export (as Parquet)."""
+    src = f"read_parquet('{parquet}')"
+    prev = start - timedelta(days=(end - start).days + 1)
+    where = f"CAST(ChargePeriodStart AS DATE) BETWEEN DATE '{prev}' AND DATE '{end}'"
+    split = f"sum(BilledCost) FILTER (WHERE CAST(ChargePeriodStart AS DATE) >= DATE '{start}')"
+    old = f"sum(BilledCost) FILTER (WHERE CAST(ChargePeriodStart AS DATE) < DATE '{start}')"
+
+    def grouped(key: str, n: int = 10) -> str:
+        return (
+            f"SELECT {key} AS k, {split} AS c, {old} AS p FROM {src} WHERE {where} "
+            f"GROUP BY 1 ORDER BY c DESC LIMIT {n}"
+        )
+
+    return {
+        "summary --by service": grouped("ServiceName"),
+        "summary --by tag:env": grouped("json_extract_string(Tags, '$.env')"),
+        "top --by project": grouped("SubAccountId"),
+        "top --by resource": grouped("ResourceId"),
+        "forecast": (
+            f"SELECT CAST(ChargePeriodStart AS DATE), sum(BilledCost) FROM {src} "
+            f"WHERE CAST(ChargePeriodStart AS DATE) >= DATE '{end - timedelta(days=56)}' GROUP BY 1"
+        ),
+    }
+
+
+def latencies(url: str, repeat: int, csv_path: Path) -> None:
     engine = make_engine(url)
-    now = datetime.now(UTC)
     with unit_of_work(engine) as s:
         _first, last = __import__("storage.billing", fromlist=["x"]).day_bounds(s)
-    now = datetime.combine(last, datetime.min.time(), UTC) if last else now
+    assert last is not None
+    now = datetime.combine(last, datetime.min.time(), UTC)
     t = lambda m, **kw: m.format(**kw)  # noqa: E731
     cases = {
         "summary --by service": lambda s: summary_answer(
@@ -110,18 +141,30 @@ def latencies(url: str, repeat: int) -> None:
         "top --by resource": lambda s: top_answer(s, CostParams(now=now, by="resource"), t, "en"),
         "forecast": lambda s: forecast_answer(s, CostParams(now=now), t, "en"),
     }
-    print(f"\n== /cost latency on the mart ({repeat} runs each)")
-    print(f"{'query':26}{'p50 ms':>10}{'p95 ms':>10}")
+    parquet = csv_path.with_suffix(".parquet")
+    duck = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
+    duck.execute(
+        f"COPY (SELECT * FROM read_csv('{csv_path}', nullstr=['NULL',''])) TO '{parquet}' (FORMAT parquet)"
+    )
+    sqls = duck_answers(parquet, last - timedelta(days=29), last)
+    print(
+        f"\n== /cost latency on the mart ({repeat} runs each; charts rendered) vs plain DuckDB on Parquet"
+    )
+    print(f"{'query':24}{'p50 ms':>10}{'p95 ms':>10}{'DuckDB p50':>12}{'DuckDB p95':>12}")
     for name, fn in cases.items():
-        times = []
+        times, base = [], []
         for _ in range(repeat):
             with unit_of_work(engine) as s:
                 t0 = time.perf_counter()
                 fn(s)
                 times.append((time.perf_counter() - t0) * 1000)
-        times.sort()
-        p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-        print(f"{name:26}{statistics.median(times):>10.1f}{p95:>10.1f}")
+            t0 = time.perf_counter()
+            duck.execute(sqls[name]).fetchall()
+            base.append((time.perf_counter() - t0) * 1000)
+        p50, p95 = _p(times)
+        b50, b95 = _p(base)
+        print(f"{name:24}{p50:>10.1f}{p95:>10.1f}{b50:>12.1f}{b95:>12.1f}")
+    duck.close()
     with unit_of_work(engine) as s:
         t0 = time.perf_counter()
         found = anomalies.scan_new_anomalies(s, now)
@@ -147,7 +190,7 @@ def main() -> None:
         generate(path, rows=a.rows, resources=a.resources, start=start, days=a.days, sample=SAMPLE)
         print(f"\n(generated {a.rows:,} rows in {time.perf_counter() - t0:.1f} s)")
         run_ingest(url, path, "generated")
-        latencies(url, a.repeat)
+        latencies(url, a.repeat, path)
         print(
             f"\nmax RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
         )

@@ -6,6 +6,7 @@ Validated once at start-up; errors name the variable at fault.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from pydantic_settings import (
 
 DEFAULT_SQLITE = "sqlite:///var/console-copilot.db"
 SUPPORTED_LOCALES = ("en", "ru")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -52,6 +54,22 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = None
     kubeconfig: str | None = None
     billing_source: str | None = None
+    billing_tag_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "env",
+            "team",
+            "app",
+            "environment",
+            "application",
+            "business_unit",
+        ]
+    )
+    billing_anomaly_k: float = Field(default=4.0, gt=0, le=100)
+    billing_anomaly_min_impact: float = Field(default=50.0, ge=0)
+    billing_anomaly_min_ratio: float = Field(default=0.25, ge=0, le=100)
+    billing_anomaly_lookback_days: int = Field(default=7, ge=1, le=90)
+    billing_stale_hours: float = Field(default=6.0, gt=0, le=24 * 90)
+    billing_refresh_minutes: int = Field(default=15, ge=1, le=1440)
 
     copilot_http_host: str = "0.0.0.0"
     copilot_http_port: int = Field(default=8080, ge=1, le=65535)
@@ -94,6 +112,16 @@ class Settings(BaseSettings):
     def _split_tokens(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("billing_tag_keys", mode="before")
+    @classmethod
+    def _split_tag_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [k.strip() for k in value.split(",") if k.strip()]
+        bad = [k for k in value if not _TAG_KEY.match(str(k))]
+        if bad:
+            raise ValueError(f"tag keys must match [A-Za-z0-9_.:-]{{1,64}}: {', '.join(bad)}")
         return value
 
     @field_validator("database_url")

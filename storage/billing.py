@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -15,6 +30,7 @@ from storage.models.billing import (
     BillingCostDaily,
     BillingFile,
     BillingResourceDaily,
+    BillingResourceWeekly,
     BillingTagDaily,
     utcnow,
 )
@@ -26,6 +42,7 @@ FILE: Table = BillingFile.__table__  # type: ignore[attr-defined]
 COST: Table = BillingCostDaily.__table__  # type: ignore[attr-defined]
 TAG: Table = BillingTagDaily.__table__  # type: ignore[attr-defined]
 RESOURCE: Table = BillingResourceDaily.__table__  # type: ignore[attr-defined]
+WEEKLY: Table = BillingResourceWeekly.__table__  # type: ignore[attr-defined]
 ANOMALY: Table = BillingAnomaly.__table__  # type: ignore[attr-defined]
 
 DIMENSIONS = ("service", "project", "region", "charge_category", "resource")
@@ -62,45 +79,15 @@ def replace_file(
     old = conn.execute(select(FILE.c.id).where(FILE.c.name == name)).scalar_one_or_none()
     if old is None:
         return int(conn.execute(insert(FILE).values(name=name, **values)).inserted_primary_key[0])
-    for table in (COST, TAG, RESOURCE):
+    for table in (COST, TAG, RESOURCE, WEEKLY):
         conn.execute(delete(table).where(table.c.file_id == old))
     conn.execute(update(FILE).where(FILE.c.id == old).values(**values))
     return int(old)
 
 
-def _insert(conn: Conn, table: Table, file_id: int, names: Sequence[str], chunks: Rows) -> int:
-    """Bulk insert through the driver (executemany on SQLite, COPY on PostgreSQL)."""
-    sa_conn = conn.connection() if isinstance(conn, Session) else conn
-    raw = sa_conn.connection.driver_connection
-    cols = ", ".join(["file_id", *names])
-    count = 0
-    if sa_conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * (len(names) + 1))
-        cur = raw.cursor()  # type: ignore[union-attr]
-        for chunk in chunks:
-            cur.executemany(
-                f"INSERT INTO {table.name} ({cols}) VALUES ({marks})",
-                [(file_id, str(r[0]), *r[1:]) for r in chunk],
-            )
-            count += len(chunk)
-        return count
-    if sa_conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for chunk in chunks:
-                for r in chunk:
-                    copy.write_row((file_id, *r))
-                count += len(chunk)
-        return count
-    for chunk in chunks:
-        payload = [{"file_id": file_id, **dict(zip(names, row, strict=True))} for row in chunk]
-        if payload:
-            conn.execute(insert(table), payload)
-            count += len(payload)
-    return count
-
-
-def insert_cost_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
-    names = [
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "billing_cost_daily": (
+        "file_id",
         "day",
         "currency",
         "service",
@@ -112,17 +99,18 @@ def insert_cost_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
         "billed_cost",
         "effective_cost",
         "rows",
-    ]
-    return _insert(conn, COST, file_id, names, chunks)
-
-
-def insert_tag_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
-    names = ["day", "currency", "tag_key", "tag_value", "billed_cost", "effective_cost"]
-    return _insert(conn, TAG, file_id, names, chunks)
-
-
-def insert_resource_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
-    names = [
+    ),
+    "billing_tag_daily": (
+        "file_id",
+        "day",
+        "currency",
+        "tag_key",
+        "tag_value",
+        "billed_cost",
+        "effective_cost",
+    ),
+    "billing_resource_daily": (
+        "file_id",
         "day",
         "currency",
         "resource_id",
@@ -132,8 +120,81 @@ def insert_resource_rows(conn: Conn, file_id: int, chunks: Rows) -> int:
         "region",
         "billed_cost",
         "effective_cost",
-    ]
-    return _insert(conn, RESOURCE, file_id, names, chunks)
+    ),
+    "billing_resource_weekly": (
+        "file_id",
+        "week",
+        "currency",
+        "resource_id",
+        "resource_name",
+        "billed_cost",
+        "effective_cost",
+    ),
+}
+
+
+def _raw(conn: Conn) -> tuple[str, Any]:
+    sa_conn = conn.connection() if isinstance(conn, Session) else conn
+    return sa_conn.dialect.name, sa_conn.connection.driver_connection
+
+
+def insert_rows(conn: Conn, table: Table, chunks: Rows) -> int:
+    """Ready tuples (in `COLUMNS[table]` order): one prepared executemany per chunk on SQLite."""
+    names = COLUMNS[table.name]
+    dialect, raw = _raw(conn)
+    count = 0
+    if dialect == "sqlite":
+        marks = ", ".join("?" * len(names))
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+        cur = raw.cursor()
+        for chunk in chunks:
+            cur.executemany(sql, chunk)
+            count += len(chunk)
+        cur.close()
+        return count
+    for chunk in chunks:
+        payload = [dict(zip(names, row, strict=True)) for row in chunk]
+        if payload:
+            conn.execute(insert(table), payload)
+            count += len(payload)
+    return count
+
+
+def copy_csv(conn: Conn, table: Table, path: str, block: int = 1 << 20) -> None:
+    """PostgreSQL: stream a headerless CSV file (columns in `COLUMNS[table]` order) into COPY."""
+    _, raw = _raw(conn)
+    cols = ", ".join(COLUMNS[table.name])
+    sql = f"COPY {table.name} ({cols}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cur, cur.copy(sql) as copy, open(path, "rb") as fh:
+        while data := fh.read(block):
+            copy.write(data)
+
+
+def drop_indexes(conn: Conn, table: Table) -> list[str]:
+    """SQLite: drop the table's secondary indexes; returns their DDL to recreate them."""
+    dialect, _ = _raw(conn)
+    if dialect != "sqlite":
+        return []
+    rows = conn.execute(
+        text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+            "AND sql IS NOT NULL"
+        ),
+        {"t": table.name},
+    ).all()
+    for name, _sql in rows:
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    return [str(sql) for _name, sql in rows]
+
+
+def create_indexes(conn: Conn, ddl: Sequence[str]) -> None:
+    """Recreate indexes from their DDL (see `drop_indexes`)."""
+    for sql in ddl:
+        conn.execute(text(sql))
+
+
+def row_count(conn: Conn, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def _source(by: str) -> tuple[Table, Any, list[Any]]:
@@ -163,6 +224,125 @@ def grouped_costs(
     return {(str(k), cur): float(v or 0) for k, cur, v in conn.execute(stmt)}
 
 
+def full_weeks(lo: date, hi: date) -> tuple[date, date] | None:
+    """The first and last Monday of the complete ISO weeks inside [lo, hi], or None."""
+    first = lo + timedelta(days=(7 - lo.weekday()) % 7)
+    last = hi - timedelta(days=(hi.weekday() + 1) % 7 + 6)
+    return (first, last) if first <= last else None
+
+
+def _period_source(by: str, ranges: Sequence[tuple[date, date]]) -> Any:
+    """Rows (k, cur, day, cost) covering `ranges`; per resource, whole weeks come from weekly rows.
+
+    A week row's `day` is its Monday, and only weeks entirely inside one range are used, so a
+    filter on `day` still separates the ranges.
+    """
+    table, key, filters = _source(by)
+    if by != "resource":
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        return (
+            select(
+                key.label("k"),
+                table.c.currency.label("cur"),
+                table.c.day.label("day"),
+                table.c.billed_cost.label("cost"),
+            )
+            .where(table.c.day >= lo, table.c.day <= hi, *filters)
+            .subquery()
+        )
+    days: list[Any] = []
+    weeks: list[Any] = []
+    for lo, hi in ranges:
+        full = full_weeks(lo, hi)
+        if full is None:
+            days.append(and_(RESOURCE.c.day >= lo, RESOURCE.c.day <= hi))
+            continue
+        first, last = full
+        weeks.append(and_(WEEKLY.c.week >= first, WEEKLY.c.week <= last))
+        if lo < first:
+            days.append(and_(RESOURCE.c.day >= lo, RESOURCE.c.day < first))
+        if last + timedelta(days=6) < hi:
+            days.append(and_(RESOURCE.c.day > last + timedelta(days=6), RESOURCE.c.day <= hi))
+    daily = select(
+        RESOURCE.c.resource_id.label("k"),
+        RESOURCE.c.currency.label("cur"),
+        RESOURCE.c.day.label("day"),
+        RESOURCE.c.billed_cost.label("cost"),
+    ).where(or_(false(), *days))
+    weekly = select(
+        WEEKLY.c.resource_id.label("k"),
+        WEEKLY.c.currency.label("cur"),
+        WEEKLY.c.week.label("day"),
+        WEEKLY.c.billed_cost.label("cost"),
+    ).where(or_(false(), *weeks))
+    return union_all(daily, weekly).subquery()
+
+
+def ranked_costs(
+    conn: Conn,
+    *,
+    start: date,
+    end: date,
+    prev_start: date,
+    prev_end: date,
+    by: str,
+    n: int,
+) -> list[Ranked]:
+    """Groups with cost in [start, end] and in the previous period, ranked in the database.
+
+    One pass over both periods; returns only the rows among the `n` largest per currency,
+    the `n` largest overall or the `n` fastest-growing overall, each with its currency's total.
+    """
+    src = _period_source(by, [(prev_start, prev_end), (start, end)])
+    u = src.c
+    now = func.sum(case((u.day >= start, u.cost), else_=0.0))
+    before = func.sum(case(((u.day >= prev_start) & (u.day <= prev_end), u.cost), else_=0.0))
+    seen = func.sum(case((u.day >= start, 1), else_=0))
+    grouped = (
+        select(u.k, u.cur, now.label("c"), before.label("p"))
+        .group_by(u.k, u.cur)
+        .having(seen > 0)
+        .subquery()
+    )
+    g = grouped.c
+    ranked = select(
+        g.k,
+        g.cur,
+        g.c,
+        g.p,
+        func.row_number().over(partition_by=g.cur, order_by=(g.c.desc(), g.k)).label("rcur"),
+        func.row_number().over(order_by=(g.c.desc(), g.k)).label("rall"),
+        func.row_number().over(order_by=((g.c - g.p).desc(), g.k)).label("rdelta"),
+        func.sum(g.c).over(partition_by=g.cur).label("tc"),
+        func.sum(g.p).over(partition_by=g.cur).label("tp"),
+        func.count().over(partition_by=g.cur).label("groups"),
+    ).subquery()
+    r = ranked.c
+    stmt = select(ranked).where((r.rcur <= n) | (r.rall <= n) | (r.rdelta <= n))
+    return [
+        Ranked(
+            str(k), cur, float(c or 0), float(p or 0), rc, ra, rd, float(tc or 0), float(tp or 0), m
+        )
+        for k, cur, c, p, rc, ra, rd, tc, tp, m in conn.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One group's cost in a period and the previous one, its ranks and its currency's totals."""
+
+    key: str
+    currency: str
+    cost: float
+    previous: float
+    rank_in_currency: int
+    rank: int
+    rank_growth: int
+    currency_cost: float
+    currency_previous: float
+    currency_groups: int
+
+
 def daily_costs(
     conn: Conn, *, start: date, end: date, by: str = "total"
 ) -> list[tuple[date, str, str, float]]:
@@ -177,8 +357,18 @@ def daily_costs(
     return [(_day(d), str(k), cur, float(v or 0)) for d, k, cur, v in conn.execute(stmt)]
 
 
-def labels(conn: Conn, *, by: str, keys: Iterable[str]) -> dict[str, str]:
-    """Display names for project ids and resource ids (others are their own label)."""
+def labels(
+    conn: Conn,
+    *,
+    by: str,
+    keys: Iterable[str],
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, str]:
+    """Display names for project ids and resource ids (others are their own label).
+
+    `start`/`end` bound the days searched, so resource names come from the covering index range.
+    """
     wanted = list(keys)
     if by == "project" and wanted:
         stmt = (
@@ -187,10 +377,15 @@ def labels(conn: Conn, *, by: str, keys: Iterable[str]) -> dict[str, str]:
             .group_by(COST.c.project)
         )
     elif by == "resource" and wanted:
+        weeks = []  # names from the weekly rollup: 1 row per resource-week, not 7
+        if start:
+            weeks.append(WEEKLY.c.week >= start - timedelta(days=6))
+        if end:
+            weeks.append(WEEKLY.c.week <= end)
         stmt = (
-            select(RESOURCE.c.resource_id, func.max(RESOURCE.c.resource_name))
-            .where(RESOURCE.c.resource_id.in_(wanted))
-            .group_by(RESOURCE.c.resource_id)
+            select(WEEKLY.c.resource_id, func.max(WEEKLY.c.resource_name))
+            .where(WEEKLY.c.resource_id.in_(wanted), *weeks)
+            .group_by(WEEKLY.c.resource_id)
         )
     else:
         return {}

@@ -8,20 +8,27 @@ from datetime import date
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
 from bot.messages import Attachment
 
 
 def _figure() -> tuple[Figure, Any]:
+    """A small figure with fixed margins and few date ticks (no tight_layout, no autofmt)."""
     fig = Figure(figsize=(6, 2.6))
     FigureCanvasAgg(fig)
-    return fig, fig.subplots()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.14)
+    ax = fig.subplots()
+    ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=6))
+    ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+    ax.tick_params(labelsize=8)
+    return fig, ax
 
 
 def _png(fig: Figure, filename: str, title: str) -> Attachment:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=80, pil_kwargs={"compress_level": 1})
     return Attachment(
         filename=filename, title=title, content_b64=base64.b64encode(buf.getvalue()).decode()
     )
@@ -34,9 +41,8 @@ def daily_chart(series: dict[str, list[tuple[date, float]]], title: str) -> Atta
         ax.plot([d for d, _ in points], [v for _, v in points], label=currency, linewidth=1.5)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    if len(series) > 1:
+        ax.legend(fontsize=8)
     return _png(fig, "cost-daily.png", title)
 
 
@@ -57,6 +63,4 @@ def forecast_chart(
         ax.fill_between([last_day, month_end], [last, low], [last, high], alpha=0.2)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
     return _png(fig, "cost-forecast.png", title)

@@ -65,14 +65,14 @@ def top_answer(session: Conn, p: CostParams, t: T, locale: str) -> Message:
 
 
 def forecast_answer(session: Conn, p: CostParams, t: T, locale: str) -> Message:
-    """Month-end forecast with its interval; with `backtest`, the measured error too."""
+    """Month-end forecast with its interval and its measured backtest error (always shown)."""
     as_of = queries.anchor_day(session, p.now.date())
     forecasts = forecast.forecast(session, as_of=as_of)
     cumulative: dict[str, list[tuple[date, float]]] = defaultdict(list)
     for day, _, cur, cost in repo.daily_costs(session, start=as_of.replace(day=1), end=as_of):
         prev = cumulative[cur][-1][1] if cumulative[cur] else 0.0
         cumulative[cur].append((day, prev + cost))
-    bt = forecast.backtest(session) if p.backtest else None
+    bt = forecast.backtest(session)
     return render.forecast_message(forecasts, cumulative, t, locale, bt)
 
 
@@ -121,7 +121,7 @@ def register(router: Router) -> None:
         cost_forecast,
         help=N_("Month-end forecast with an interval"),
         usage="forecast [--backtest]",
-        options=[Opt("backtest", flag=True, help=N_("print the measured error"))],
+        options=[Opt("backtest", flag=True, help=N_("kept for compatibility: always shown"))],
         max_args=0,
     )
     g.sub(

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from handlers.billing.options import DEFAULT_TAG_KEYS
 from storage import billing as repo
@@ -45,7 +45,8 @@ TYPES = {
 }
 TIMESTAMPS = ("ChargePeriodStart", "ChargePeriodEnd")
 ISO = r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?"
-CHUNK = 20_000
+CHUNK = 100_000
+MEMORY_LIMIT = "4GB"  # past it DuckDB spills to its temp folder
 
 
 class IngestError(Exception):
@@ -161,6 +162,7 @@ def ingest_file(
         )
     with _duck() as duck:
         stats = _stage(duck, path, name, list(tag_keys))
+        _rollups(duck, list(tag_keys))
         with engine.begin() as conn:
             file_id = repo.replace_file(
                 conn,
@@ -171,9 +173,7 @@ def ingest_file(
                 period_start=stats.start,
                 period_end=stats.end,
             )
-            repo.insert_cost_rows(conn, file_id, _chunks(duck, _COST_SQL))
-            repo.insert_tag_rows(conn, file_id, _chunks(duck, _tag_sql(len(tag_keys)), tag_keys))
-            repo.insert_resource_rows(conn, file_id, _chunks(duck, _RESOURCE_SQL))
+            _load(conn, duck, file_id)
     result = FileResult(name, "ingested", stats.rows, stats.rejected)
     return result, stats.start, stats.end
 
@@ -191,7 +191,13 @@ class _duck:
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         self._tmp = tempfile.TemporaryDirectory(prefix="billing-duck-")
-        self.conn = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
+        self.conn = duckdb.connect(
+            config={
+                "threads": 2,
+                "memory_limit": MEMORY_LIMIT,
+                "preserve_insertion_order": False,
+            }
+        )
         self.conn.execute("SET TimeZone = 'UTC'")
         self.conn.execute(f"SET temp_directory = '{self._tmp.name}'")
         return self.conn
@@ -287,11 +293,9 @@ def _stage(duck: duckdb.DuckDBPyConnection, path: Path, name: str, tag_keys: lis
         )
     bad_ts = " OR ".join(f"({raw[n]} IS NOT NULL AND {c[n]} IS NULL)" for n in TIMESTAMPS)
     tags = c["Tags"]
-    tag_cols = ", ".join(
-        f"CASE WHEN json_valid({tags}) THEN left(json_extract_string({tags}, '$.\"{k}\"'), 255) "
-        f"END AS tag_{i}"
-        for i, k in enumerate(tag_keys)
-    )
+    paths = ", ".join(f"'$.\"{k}\"'" for k in tag_keys)
+    tag_list = f"try(json_extract_string({tags}, [{paths}]))" if tag_keys else "NULL"
+    tag_cols = ", ".join(f"left(_tags[{i + 1}], 255) AS tag_{i}" for i in range(len(tag_keys)))
     ok = (
         f"({c['BilledCost']} IS NOT NULL AND {c['ChargePeriodStart']} IS NOT NULL "
         f"AND regexp_full_match(upper(trim({c['BillingCurrency']})), '[A-Z]{{3}}'))"
@@ -315,7 +319,7 @@ def _stage(duck: duckdb.DuckDBPyConnection, path: Path, name: str, tag_keys: lis
       count(*) AS n,
       CAST(min({c["ChargePeriodStart"]}) AS TIMESTAMP) AS t0,
       CAST(max(coalesce({c["ChargePeriodEnd"]}, {c["ChargePeriodStart"]})) AS TIMESTAMP) AS t1
-    FROM {source}
+    FROM (SELECT *, {tag_list} AS _tags FROM {source})
     GROUP BY ALL
     """
     try:
@@ -376,31 +380,82 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None else None
 
 
-_COST_SQL = """
-SELECT day, currency, service, service_category, project, project_name, region, charge_category,
-       sum(billed), sum(effective), sum(n)
-FROM g WHERE ok GROUP BY ALL
-"""
-_RESOURCE_SQL = """
-SELECT day, currency, resource_id, max(resource_name), service, project, region,
-       sum(billed), sum(effective)
-FROM g WHERE ok AND resource_id IS NOT NULL
-GROUP BY day, currency, resource_id, service, project, region
-"""
+_ROLLUPS = {
+    "cost": """
+        SELECT day, currency, service, service_category, project, project_name, region,
+               charge_category, sum(billed) AS billed, sum(effective) AS effective,
+               sum(n) AS n
+        FROM g WHERE ok GROUP BY ALL""",
+    "res": """
+        SELECT day, currency, resource_id, max(resource_name) AS resource_name, service,
+               project, region, sum(billed) AS billed, sum(effective) AS effective
+        FROM g WHERE ok AND resource_id IS NOT NULL
+        GROUP BY day, currency, resource_id, service, project, region""",
+    "week": """
+        SELECT CAST(date_trunc('week', day) AS DATE) AS day, currency, resource_id,
+               max(resource_name) AS resource_name, sum(billed) AS billed,
+               sum(effective) AS effective
+        FROM res GROUP BY ALL""",
+}
+_OUTPUT = {
+    "cost": "day, currency, service, service_category, project, project_name, region, "
+    "charge_category, billed, effective, n",
+    "tag": "day, currency, k, v, billed, effective",
+    "res": "day, currency, resource_id, resource_name, service, project, region, billed, effective",
+    "week": "day, currency, resource_id, resource_name, billed, effective",
+}
+_TABLES = {"cost": repo.COST, "tag": repo.TAG, "res": repo.RESOURCE, "week": repo.WEEKLY}
 
 
-def _tag_sql(count: int) -> str:
+def _rollups(duck: duckdb.DuckDBPyConnection, tag_keys: list[str]) -> None:
+    """Every rollup the mart stores, grouped in DuckDB into temp tables `cost`, `tag`, `res`."""
+    for table, sql in _ROLLUPS.items():
+        duck.execute(f"CREATE TEMP TABLE {table} AS {sql}")
     parts = [
         f"SELECT day, currency, ${i + 1}::VARCHAR AS k, coalesce(tag_{i}, '') AS v, "
-        f"sum(billed), sum(effective) FROM g WHERE ok GROUP BY ALL"
-        for i in range(count)
+        f"sum(billed) AS billed, sum(effective) AS effective FROM g WHERE ok GROUP BY ALL"
+        for i in range(len(tag_keys))
     ]
-    return " UNION ALL ".join(parts) if parts else "SELECT 1 WHERE false"
+    union = (
+        " UNION ALL ".join(parts)
+        if parts
+        else (
+            "SELECT NULL::DATE AS day, '' AS currency, '' AS k, '' AS v, 0.0 AS billed, "
+            "0.0 AS effective WHERE false"
+        )
+    )
+    duck.execute(f"CREATE TEMP TABLE tag AS {union}", tag_keys or None)
+    duck.execute("DROP TABLE g")
 
 
-def _chunks(
-    duck: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
-) -> Iterator[list[tuple[object, ...]]]:
-    cur = duck.execute(sql, list(params)) if params else duck.execute(sql)
+def _load(conn: Connection, duck: duckdb.DuckDBPyConnection, file_id: int) -> None:
+    """Bulk-load the rollups: COPY on PostgreSQL, prepared executemany in big chunks otherwise.
+
+    On SQLite, when a load is larger than what the table already holds (a first or a big
+    back-fill), its indexes are dropped and rebuilt once after, inside the same transaction.
+    """
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB while loading
+    for name, table in _TABLES.items():
+        cols = _OUTPUT[name].replace("day,", "CAST(day AS VARCHAR),", 1)
+        sql = f"SELECT {int(file_id)}, {cols} FROM {name} ORDER BY day"
+        if dialect == "postgresql":
+            with tempfile.TemporaryDirectory(prefix="billing-copy-") as tmp:
+                out = str(Path(tmp) / f"{name}.csv")
+                duck.execute(f"COPY ({sql}) TO '{out}' (FORMAT csv, HEADER false)")
+                repo.copy_csv(conn, table, out)
+            continue
+        incoming = duck.execute(f"SELECT count(*) FROM {name}").fetchone()
+        big = incoming is not None and incoming[0] > max(50_000, repo.row_count(conn, table))
+        ddl = repo.drop_indexes(conn, table) if big else []
+        repo.insert_rows(conn, table, _chunks(duck, sql))
+        repo.create_indexes(conn, ddl)
+    if dialect == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -2000")
+
+
+def _chunks(duck: duckdb.DuckDBPyConnection, sql: str) -> Iterator[list[tuple[object, ...]]]:
+    cur = duck.execute(sql)
     while rows := cur.fetchmany(CHUNK):
         yield rows

@@ -32,11 +32,15 @@ def from_settings(settings: object) -> BillingOptions:
     kw: dict[str, object] = {}
     keys = getattr(settings, "billing_tag_keys", None)
     if keys:
-        kw["tag_keys"] = tuple(k.strip() for k in str(keys).split(",") if k.strip())
+        items = keys.split(",") if isinstance(keys, str) else keys
+        kw["tag_keys"] = tuple(str(k).strip() for k in items if str(k).strip())
     for name in ("anomaly_k", "anomaly_min_impact", "anomaly_min_ratio"):
         value = getattr(settings, f"billing_{name}", None)
         if value is not None:
             kw[name] = float(value)
+    lookback = getattr(settings, "billing_anomaly_lookback_days", None)
+    if lookback is not None:
+        kw["anomaly_lookback_days"] = int(lookback)
     hours = getattr(settings, "billing_stale_hours", None)
     if hours is not None:
         kw["stale_after"] = timedelta(hours=float(hours))

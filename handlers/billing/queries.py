@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from bot.i18n import N_
 from storage import billing as repo
 from storage.billing import Conn
 
@@ -52,29 +53,29 @@ def parse_period(
             lo = date.fromisoformat(start) if start else anchor.replace(day=1)
             hi = date.fromisoformat(end) if end else anchor
         except ValueError:
-            raise QueryError("dates must look like YYYY-MM-DD") from None
+            raise QueryError(N_("dates must look like YYYY-MM-DD")) from None
         if hi < lo or (hi - lo).days > 3660:
-            raise QueryError("--from must be before --to (at most 10 years)")
+            raise QueryError(N_("--from must be before --to (at most 10 years)"))
         return Period(lo, hi, f"{lo}…{hi}")
     spec = (spec or "30d").lower()
     if match := _DAYS.match(spec):
         days = int(match.group(1))
         if not 1 <= days <= 731:
-            raise QueryError("a period in days must be 1d to 731d")
+            raise QueryError(N_("a period in days must be 1d to 731d"))
         return Period(anchor - timedelta(days=days - 1), anchor, spec)
     if spec == "mtd":
         return Period(anchor.replace(day=1), anchor, spec)
     if spec == "last-month":
         end = anchor.replace(day=1) - timedelta(days=1)
         return Period(end.replace(day=1), end, spec)
-    raise QueryError("period must be one of 7d, 30d, mtd, last-month (or --from/--to)")
+    raise QueryError(N_("period must be one of 7d, 30d, mtd, last-month (or --from/--to)"))
 
 
 def check_grouping(by: str | None) -> str:
     by = (by or "service").lower()
     if by in GROUPINGS or (by.startswith("tag:") and re.match(r"^tag:[\w.:-]{1,64}$", by)):
         return by
-    raise QueryError("--by must be service, project, region, resource or tag:KEY")
+    raise QueryError(N_("--by must be service, project, region, resource or tag:KEY"))
 
 
 @dataclass(frozen=True)
@@ -104,35 +105,45 @@ class Summary:
     daily: list[tuple[date, str, float]] = field(default_factory=list)
 
 
-def _lines(conn: Conn, period: Period, by: str) -> tuple[list[Line], Period]:
+def _ranked(conn: Conn, period: Period, by: str, n: int) -> tuple[list[repo.Ranked], Period]:
     prev = period.previous()
-    now = repo.grouped_costs(conn, start=period.start, end=period.end, by=by)
-    before = repo.grouped_costs(conn, start=prev.start, end=prev.end, by=by)
-    names = repo.labels(conn, by=by, keys={k for k, _ in now})
-    lines = [
-        Line(k, names.get(k, k), cur, cost, before.get((k, cur), 0.0))
-        for (k, cur), cost in now.items()
-    ]
-    return lines, prev
+    rows = repo.ranked_costs(
+        conn,
+        start=period.start,
+        end=period.end,
+        prev_start=prev.start,
+        prev_end=prev.end,
+        by=by,
+        n=n,
+    )
+    return rows, prev
+
+
+def _to_lines(conn: Conn, rows: list[repo.Ranked], by: str, period: Period) -> list[Line]:
+    names = repo.labels(conn, by=by, keys={r.key for r in rows}, start=period.start, end=period.end)
+    return [Line(r.key, names.get(r.key, r.key), r.currency, r.cost, r.previous) for r in rows]
 
 
 def summary(conn: Conn, *, period: Period, by: str, limit: int = 10) -> Summary:
     """Cost per group (largest first, per currency) with deltas vs the previous period."""
-    lines, prev = _lines(conn, period, by)
-    lines.sort(key=lambda ln: (ln.currency, -ln.cost))
+    rows, prev = _ranked(conn, period, by, limit)
+    mine = sorted(
+        (r for r in rows if r.rank_in_currency <= limit), key=lambda r: (r.currency, -r.cost)
+    )
+    shown = _to_lines(conn, mine, by, period)
     kept: list[Line] = []
-    for currency in sorted({ln.currency for ln in lines}):
-        mine = [ln for ln in lines if ln.currency == currency]
-        kept += mine[:limit]
-        rest = mine[limit:]
-        if rest:
+    for currency in sorted({r.currency for r in mine}):
+        group = [ln for ln in shown if ln.currency == currency]
+        kept += group
+        first = next(r for r in mine if r.currency == currency)
+        if first.currency_groups > len(group):
             kept.append(
                 Line(
                     "*",
                     "…",
                     currency,
-                    sum(x.cost for x in rest),
-                    sum(x.previous for x in rest),
+                    first.currency_cost - sum(x.cost for x in group),
+                    first.currency_previous - sum(x.previous for x in group),
                 )
             )
     totals_now = repo.grouped_costs(conn, start=period.start, end=period.end, by="total")
@@ -158,9 +169,14 @@ class Top:
 
 def top(conn: Conn, *, period: Period, by: str, n: int = 10) -> Top:
     """The N largest groups and the N fastest-growing (by money added vs the previous period)."""
-    lines, prev = _lines(conn, period, by)
-    largest = sorted(lines, key=lambda ln: -ln.cost)[:n]
-    growing = sorted((ln for ln in lines if ln.delta > 0), key=lambda ln: -ln.delta)[:n]
+    rows, prev = _ranked(conn, period, by, n)
+    lines = dict(zip(rows, _to_lines(conn, rows, by, period), strict=True))
+    largest = [lines[r] for r in sorted(rows, key=lambda r: r.rank) if r.rank <= n]
+    growing = [
+        lines[r]
+        for r in sorted(rows, key=lambda r: r.rank_growth)
+        if r.rank_growth <= n and lines[r].delta > 0
+    ]
     return Top(period, prev, by, largest, growing)
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 
-from bot.i18n import Translator, formats_for
+from bot.i18n import Translator
 from bot.messages import Actions, Button, ButtonStyle, Context, Header, Message, Section
 from bot.messages import user_text as clean
 from handlers.billing import charts
@@ -122,7 +122,7 @@ def forecast_message(
         lines.append(line)
         blocks.append(Section(text=line))
     if backtest is not None:
-        blocks.append(Section(text=backtest_text(backtest, t)))
+        blocks.append(Section(text=backtest_text(backtest, t, locale)))
     blocks.append(
         Context(text=t("As of {day}; run rate with weekday seasonality.", day=forecasts[0].as_of))
     )
@@ -136,15 +136,21 @@ def forecast_message(
     return Message(text=title + ": " + "; ".join(lines), blocks=blocks, attachments=attachments)  # type: ignore[arg-type]
 
 
-def backtest_text(bt: Backtest, t: T) -> str:
+def backtest_text(bt: Backtest, t: T, locale: str = "en") -> str:
+    """The measured forecast error (MAPE and interval coverage), with a proper plural."""
     if bt.mape is None:
         return t("Backtest: not enough history (needs a complete month in the mart).")
-    return t(
-        "Backtest at mid-month over {n} month(s): MAPE {mape}%, actual inside the interval "
+    fmt = Translator(locale)
+    mape = fmt.number(bt.mape, 2)
+    coverage = fmt.number((bt.coverage or 0) * 100, 0)
+    return fmt.tn(
+        "Backtest at mid-month over {n} month: MAPE {mape}%, actual inside the interval "
         "{coverage}% of the time.",
-        n=len(bt.points),
-        mape=formats_for(t).number(bt.mape, 2),
-        coverage=formats_for(t).number((bt.coverage or 0) * 100, 0),
+        "Backtest at mid-month over {n} months: MAPE {mape}%, actual inside the interval "
+        "{coverage}% of the time.",
+        len(bt.points),
+        mape=mape,
+        coverage=coverage,
     )
 
 

@@ -68,7 +68,9 @@ class BillingResourceDaily(SQLModel, table=True):
     """Daily cost per resource (for the top contributing resources), per file."""
 
     __tablename__ = "billing_resource_daily"
-    __table_args__ = (Index("ix_billing_resource_daily_day", "day", "currency"),)
+    __table_args__ = (
+        Index("ix_billing_resource_daily_cover", "day", "currency", "resource_id", "billed_cost"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     file_id: int = Field(foreign_key="billing_file.id", index=True)
@@ -104,3 +106,21 @@ class BillingAnomaly(SQLModel, table=True):
     notified_at: datetime | None = None
     feedback_by: str | None = Field(default=None, max_length=255)
     feedback_at: datetime | None = None
+
+
+class BillingResourceWeekly(SQLModel, table=True):
+    """Weekly (ISO week, Monday) cost per resource, per file: long periods read weeks, not days."""
+
+    __tablename__ = "billing_resource_weekly"
+    __table_args__ = (
+        Index("ix_billing_resource_weekly_cover", "week", "currency", "resource_id", "billed_cost"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="billing_file.id", index=True)
+    week: date
+    currency: str = Field(max_length=3)
+    resource_id: str = Field(max_length=1024)
+    resource_name: str = Field(default="", max_length=255)
+    billed_cost: float = 0.0
+    effective_cost: float = 0.0
