@@ -10,27 +10,35 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import billing, copilot, incidents, runbooks
+    from handlers import billing, compliance, copilot, incidents, runbooks
     from handlers.digests import commands as digests
     from handlers.digests import subscriptions as digest_subscriptions
 
-    for module in (copilot, incidents, runbooks, digests, digest_subscriptions, billing):
+    for module in (
+        copilot,
+        incidents,
+        runbooks,
+        digests,
+        digest_subscriptions,
+        billing,
+        compliance,
+    ):
         module.register(router)
 
 
 def register_all_jobs(scheduler: Scheduler) -> None:
     """Each domain module with periodic work adds its jobs (`register_jobs(scheduler)`)."""
-    from handlers import runbooks
+    from handlers import compliance, runbooks
     from handlers.digests import subscriptions as digest_subscriptions
     from handlers.incidents import jobs as incident_jobs
 
-    for module in (digest_subscriptions, incident_jobs, runbooks):
+    for module in (digest_subscriptions, incident_jobs, runbooks, compliance):
         module.register_jobs(scheduler)
 
 
 def attach_all(app: Any) -> None:
     """Let modules add HTTP routes and metrics collectors to the app (`attach(app)`)."""
-    from handlers import incidents
+    from handlers import compliance, incidents
 
-    for module in (incidents,):
+    for module in (incidents, compliance):
         module.attach(app)
