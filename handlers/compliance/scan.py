@@ -179,7 +179,7 @@ def changes_message(result: ScanResult, t: Translate, *, limit: int = 10) -> Mes
         "Guardrails: {new} new violation(s), {fixed} fixed; {pct}% of workloads compliant.",
         new=len(result.new),
         fixed=len(result.fixed),
-        pct=f"{ev.percent:.0f}",
+        pct=format(ev.percent, ".0f"),
     )
     blocks: list[object] = [Section(text=head)]
     if result.new:

@@ -225,7 +225,7 @@ def _duration(t: Translate, seconds: float) -> str:
         return t("{n} s", n=round(seconds))
     if seconds < 5400:
         return t("{n} min", n=round(seconds / 60))
-    return t("{n} h", n=f"{seconds / 3600:.1f}")
+    return t("{n} h", n=format(seconds / 3600, ".1f"))
 
 
 def _pct(value: float | None) -> str:
@@ -261,7 +261,7 @@ def figures(st: Stats, t: Translate) -> list[tuple[str, str]]:
         out.append(
             (
                 t("Partner onboarding cycle (median)"),
-                "—" if onboarding is None else t("{n} days", n=f"{onboarding:.1f}"),
+                "—" if onboarding is None else t("{n} days", n=format(onboarding, ".1f")),
             )
         )
     return out
