@@ -63,3 +63,19 @@ def test_period_parsing() -> None:
     for bad in ("0d", "400d", "x"):
         with pytest.raises(ValueError):
             stats.parse_period(bad)
+
+
+def test_metrics_collector_exposes_the_same_figures(engine: Engine) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from handlers.compliance.metrics import LearningLoopCollector
+
+    seed_history(engine)
+    registry = CollectorRegistry()
+    registry.register(LearningLoopCollector(engine, clock=lambda: NOW))
+    text = generate_latest(registry).decode()
+    assert "copilot_automation_success_ratio 0.6666" in text
+    assert 'copilot_cost_savings_30d{currency="EUR"} 1199.0' in text
+    assert "copilot_helpfulness_ratio 0.75" in text
+    assert "copilot_approval_decision_median_seconds 90.0" in text
+    assert 'copilot_commands_30d{kind="/cost"} 2.0' in text
