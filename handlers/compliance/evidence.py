@@ -147,12 +147,10 @@ def _collect(
     )
     counts["audit entries"] = len(entries)
 
-    runs = _all(session, RunbookRun, _between(RunbookRun.created_at, start, end))
-    ids = [r.id for r in runs]
-    approvals = [
-        a
-        for a in _all(session, RunbookApproval, [RunbookApproval.run_id.in_(ids)])  # type: ignore[attr-defined]
-    ]
+    run_conds = _between(RunbookRun.created_at, start, end)
+    runs = _all(session, RunbookRun, run_conds)
+    ids = select(RunbookRun.id).where(*run_conds)
+    approvals = _all(session, RunbookApproval, [RunbookApproval.run_id.in_(ids)])  # type: ignore[attr-defined]
     steps = _all(session, RunbookStep, [RunbookStep.run_id.in_(ids)])  # type: ignore[attr-defined]
     for name, rows in (("runs", runs), ("approvals", approvals), ("steps", steps)):
         dicts = [_row(r) for r in rows]
@@ -162,14 +160,21 @@ def _collect(
     counts["approvals"] = len(approvals)
 
     incidents = _all(session, Incident, _between(Incident.declared_at, start, end))
+    timelines: dict[int, list[dict[str, Any]]] = {}
+    inc_ids = [i.id for i in incidents]
+    for chunk in range(0, len(inc_ids), 500):
+        for e in _all(
+            session,
+            TimelineEntry,
+            [TimelineEntry.incident_id.in_(inc_ids[chunk : chunk + 500])],  # type: ignore[attr-defined]
+        ):
+            timelines.setdefault(e.incident_id, []).append(_row(e))
     inc_rows = []
     for inc in incidents:
         row = _row(inc)
         row["summary"] = json.loads(inc.summary_json) if inc.summary_json else None
         row.pop("summary_json", None)
-        row["timeline"] = [
-            _row(e) for e in _all(session, TimelineEntry, [TimelineEntry.incident_id == inc.id])
-        ]
+        row["timeline"] = timelines.get(inc.id or 0, [])
         inc_rows.append(row)
     files["incidents/incidents.json"] = _json(inc_rows)
     files["incidents/incidents.csv"] = _csv(
@@ -185,11 +190,12 @@ def _collect(
         files[f"partners/{name}.json"] = _json(dicts)
         counts[f"partners: {name}"] = len(dicts)
 
-    scans = _all(session, GuardrailScan, _between(GuardrailScan.at, start, end))
+    scan_conds = _between(GuardrailScan.at, start, end)
+    scans = _all(session, GuardrailScan, scan_conds)
     findings = _all(
         session,
         GuardrailFinding,
-        [GuardrailFinding.scan_id.in_([s.id for s in scans])],  # type: ignore[attr-defined]
+        [GuardrailFinding.scan_id.in_(select(GuardrailScan.id).where(*scan_conds))],  # type: ignore[attr-defined]
     )
     for name, rows in (("scans", scans), ("findings", findings)):
         dicts = [_row(r) for r in rows]
