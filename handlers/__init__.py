@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import billing, compliance, copilot, incidents, runbooks
+    from handlers import billing, compliance, copilot, incidents, partners, runbooks
     from handlers.digests import commands as digests
     from handlers.digests import subscriptions as digest_subscriptions
 
@@ -21,6 +21,7 @@ def register_all(router: Router) -> None:
         digests,
         digest_subscriptions,
         billing,
+        partners,
         compliance,
     ):
         module.register(router)
@@ -38,7 +39,7 @@ def register_all_jobs(scheduler: Scheduler) -> None:
 
 def attach_all(app: Any) -> None:
     """Let modules add HTTP routes and metrics collectors to the app (`attach(app)`)."""
-    from handlers import compliance, incidents
+    from handlers import compliance, incidents, partners
 
-    for module in (incidents, compliance):
+    for module in (incidents, partners, compliance):
         module.attach(app)

@@ -217,7 +217,28 @@ def compute(session: Session, *, end: datetime, days: int) -> Stats:
             st.feedback_up += 1
         elif vote == "down":
             st.feedback_down += 1
+    for vote in answer_votes(session, start, end):
+        if vote == "up":
+            st.feedback_up += 1
+        elif vote == "down":
+            st.feedback_down += 1
     return st
+
+
+def answer_votes(session: Session, start: datetime, end: datetime) -> list[str]:
+    """Votes on `/copilot ask` answers (the copilot domain's own table), when it exists."""
+    try:
+        mod = importlib.import_module("storage.models.copilot")
+    except ImportError:
+        return []
+    model = getattr(mod, "CopilotFeedback", None)
+    if model is None:
+        return []
+    return list(
+        session.exec(
+            select(model.vote).where(model.created_at >= start, model.created_at < end)
+        ).all()
+    )
 
 
 def _duration(t: Translate, seconds: float) -> str:

@@ -3,6 +3,26 @@
 Each domain keeps its tables in its own module here; add the module to the import list.
 """
 
-from storage.models import billing, compliance, core, digests, incidents, runbooks, scheduler
+from storage.models import (
+    billing,
+    compliance,
+    copilot,
+    core,
+    digests,
+    incidents,
+    partners,
+    runbooks,
+    scheduler,
+)
 
-__all__ = ["billing", "compliance", "core", "digests", "incidents", "runbooks", "scheduler"]
+__all__ = [
+    "billing",
+    "compliance",
+    "copilot",
+    "core",
+    "digests",
+    "incidents",
+    "partners",
+    "runbooks",
+    "scheduler",
+]

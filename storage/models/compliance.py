@@ -46,9 +46,9 @@ class GuardrailFinding(SQLModel, table=True):
 class Feedback(SQLModel, table=True):
     """A 👍/👎 on a post of the bot; one vote per person and subject (a new click replaces it)."""
 
-    __tablename__ = "copilot_feedback"
+    __tablename__ = "post_feedback"
     __table_args__ = (
-        UniqueConstraint("platform", "user_id", "subject", name="uq_copilot_feedback_vote"),
+        UniqueConstraint("platform", "user_id", "subject", name="uq_post_feedback_vote"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

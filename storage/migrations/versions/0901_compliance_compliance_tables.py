@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "copilot_feedback",
+        "post_feedback",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -33,10 +33,10 @@ def upgrade() -> None:
         sa.Column("context", sa.Text(), nullable=False),
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("platform", "user_id", "subject", name="uq_copilot_feedback_vote"),
+        sa.UniqueConstraint("platform", "user_id", "subject", name="uq_post_feedback_vote"),
     )
-    with op.batch_alter_table("copilot_feedback", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_copilot_feedback_at"), ["at"], unique=False)
+    with op.batch_alter_table("post_feedback", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_post_feedback_at"), ["at"], unique=False)
 
     op.create_table(
         "guardrail_scan",
@@ -84,7 +84,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_guardrail_scan_at"))
 
     op.drop_table("guardrail_scan")
-    with op.batch_alter_table("copilot_feedback", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_copilot_feedback_at"))
+    with op.batch_alter_table("post_feedback", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_post_feedback_at"))
 
-    op.drop_table("copilot_feedback")
+    op.drop_table("post_feedback")
