@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from policies.guardrails import Finding
@@ -102,18 +103,37 @@ def record_feedback(
     context: Mapping[str, Any],
     at: datetime,
 ) -> Feedback:
-    """Store a vote; the same person voting again on the same subject replaces the vote."""
-    row = session.exec(
-        select(Feedback).where(
-            Feedback.platform == platform, Feedback.user_id == user_id, Feedback.subject == subject
-        )
-    ).first() or Feedback(platform=platform, user_id=user_id[:255], subject=subject[:255])
-    row.kind = kind[:32]
-    row.vote = vote
-    row.channel_id = channel_id[:255]
-    row.message_id = message_id
-    row.context = json.dumps(dict(context), sort_keys=True, default=str)
-    row.at = at
+    """Store a vote; the same person voting again on the same subject replaces the vote.
+
+    Two quick clicks may race: the loser of the insert (unique constraint) updates instead.
+    """
+    values = {
+        "kind": kind[:32],
+        "vote": vote,
+        "channel_id": channel_id[:255],
+        "message_id": message_id,
+        "context": json.dumps(dict(context), sort_keys=True, default=str),
+        "at": at,
+    }
+    key = (
+        Feedback.platform == platform,
+        Feedback.user_id == user_id[:255],
+        Feedback.subject == subject[:255],
+    )
+    row = session.exec(select(Feedback).where(*key)).first()
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = Feedback(platform=platform, user_id=user_id[:255], subject=subject[:255])
+                for k, v in values.items():
+                    setattr(row, k, v)
+                session.add(row)
+                session.flush()
+            return row
+        except IntegrityError:
+            row = session.exec(select(Feedback).where(*key)).one()
+    for k, v in values.items():
+        setattr(row, k, v)
     session.add(row)
     session.flush()
     return row

@@ -24,7 +24,12 @@ from tests.handlers.compliance.conftest import workload
 @pytest.fixture
 async def local(db_url: str, gr_kube: KubeClient) -> AsyncIterator[tuple[CopilotApp, TestClient]]:
     app = create_app(
-        load_settings(database_url=db_url, copilot_demo=True, copilot_alerts_channel="C-alerts")
+        load_settings(
+            database_url=db_url,
+            copilot_demo=True,
+            copilot_alerts_channel="C-alerts",
+            copilot_scheduler_enabled=False,  # the test runs the scheduled scan itself
+        )
     )
     app.services.kubernetes = gr_kube
     client = TestClient(TestServer(app.web))
@@ -127,6 +132,7 @@ async def test_scan_propose_fix_evidence_stats(
     png = base64.b64decode(st["message"]["attachments"][0]["content_b64"])
     assert png.startswith(b"\x89PNG")
     await _click(client, "bob", st, "feedback:up")
+    await app.idle()
     await _click(client, "bob", st, "feedback:down")
     await app.idle()
     with unit_of_work(app.engine) as s:
