@@ -103,7 +103,13 @@ class CopilotApp:
         if s.local_enabled:
             from bot.platforms.local.adapter import LocalAdapter
 
-            self.add_adapter(LocalAdapter(self.engine, demo_label="demo" if s.copilot_demo else ""))
+            self.add_adapter(
+                LocalAdapter(
+                    self.engine,
+                    demo_label="demo" if s.copilot_demo else "",
+                    default_locale=s.copilot_default_locale,
+                )
+            )
         if s.slack_enabled:
             from bot.platforms.slack import SlackAdapter
 

@@ -111,6 +111,22 @@ class Context:
                 self._local.session = None
         self.runtime.wake_outbox()
 
+    def channel_locale(self, channel_id: str | None = None, default: str | None = None) -> str:
+        """The language a channel speaks: its `/copilot lang --channel` setting, else `default`
+        (else this event's locale). Text posted for the whole channel (summaries) uses it."""
+        from sqlmodel import select
+
+        from storage.models.core import ChannelPref
+
+        with self.session() as s:
+            found = s.exec(
+                select(ChannelPref.locale).where(
+                    ChannelPref.platform == str(self.event.platform),
+                    ChannelPref.channel_id == (channel_id or self.event.channel.id),
+                )
+            ).first()
+        return found or default or self.locale
+
     def audit(self, action: str, subject: str, data: dict[str, Any] | None = None) -> None:
         """Append to the hash-chained audit log (in the current unit of work if any)."""
         from storage import audit

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def error_message(tr: Translator, ref: str) -> Message:
+    """What the user sees when a handler fails: never a stack trace, a reference to quote."""
+    msg = tr.t("Something went wrong while handling this (reference {ref}).", ref=ref)
+    return Message(text=msg, blocks=[Section(text="⚠️ " + msg)])
+
+
 class Dispatcher:
     """Runs handlers (synchronously, in a worker thread) for events already in the inbox."""
 
@@ -91,9 +97,8 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {exc}"
             log.exception("handler failed", extra={"ref": ref, "event": event.event_id})
             self.metrics.errors.labels(kind=str(event.kind)).inc()
-            msg = tr.t("Something went wrong while handling this (reference {ref}).", ref=ref)
             try:
-                ctx.reply(Message(text=msg, blocks=[Section(text="⚠️ " + msg)]), ephemeral=True)
+                ctx.reply(error_message(tr, ref), ephemeral=True)
             except Exception:
                 log.exception("could not report the error")
         finally:

@@ -14,7 +14,7 @@ from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel.dates import format_date, format_skeleton, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -80,18 +80,31 @@ class Translator:
             text = text.replace(currency, narrow)
         return text
 
-    def number(self, value: float | Decimal, digits: int = 2) -> str:
-        fmt = "#,##0" + ("." + "#" * digits if digits else "")
+    def number(self, value: float | Decimal, digits: int = 2, *, fixed: bool = False) -> str:
+        """`1 234,5` in ru, `1,234.5` in en; `fixed` keeps trailing zeros (`1.50`)."""
+        fmt = "#,##0" + ("." + ("0" if fixed else "#") * digits if digits else "")
         return format_decimal(value, format=fmt, locale=self._babel)
 
-    def percent(self, value: float) -> str:
-        return format_percent(value, format="#,##0.#%", locale=self._babel)
+    def percent(self, value: float, digits: int = 1, *, fixed: bool = False) -> str:
+        """`12,5 %` in ru, `12.5%` in en (value is a fraction: 0.125); `fixed` keeps zeros."""
+        base = self._babel.percent_formats[None].pattern  # "#,##0%" en, "#,##0 %" ru
+        fmt = base.replace(
+            "#,##0", "#,##0" + ("." + ("0" if fixed else "#") * digits if digits else ""), 1
+        )
+        return format_percent(value, format=fmt, locale=self._babel)
 
     def date(self, value: date | datetime) -> str:
         return format_date(value, format="medium", locale=self._babel)
 
     def datetime(self, value: datetime, tz: str = "UTC") -> str:
-        return format_datetime(value, format="medium", tzinfo=_tz(tz), locale=self._babel)
+        """`Nov 29, 2026, 14:05` / `29 нояб. 2026 г., 14:05` (24-hour clock, in `tz`)."""
+        local = _aware(value).astimezone(_tz(tz))
+        pattern = str(self._babel.datetime_formats["medium"])
+        return pattern.replace("{1}", self.date(local)).replace("{0}", self.time(local, tz))
+
+    def time(self, value: datetime, tz: str = "UTC") -> str:
+        """`14:05` in `tz` (24-hour clock in both languages: on-call timelines)."""
+        return format_skeleton("Hm", _aware(value), tzinfo=_tz(tz), locale=self._babel)
 
     def ago(self, value: datetime, now: datetime | None = None) -> str:
         """Relative time: "5 min ago" / "5 мин назад"."""
@@ -107,6 +120,10 @@ class Translator:
         )
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _tz(name: str) -> object:
     from zoneinfo import ZoneInfo
 
@@ -116,3 +133,28 @@ def _tz(name: str) -> object:
 @lru_cache(maxsize=8)
 def translator(locale: str) -> Translator:
     return Translator(locale)
+
+
+def formats_for(t: object) -> Translator:
+    """The Translator behind a `t` callable (`ctx.t`, `tr.t`), for locale formatting.
+
+    Renderers that only receive `t` use it for numbers and dates; a plain function (tests)
+    falls back to English formats.
+    """
+    owner = getattr(t, "__self__", t)
+    return owner if isinstance(owner, Translator) else translator("en")
+
+
+# -- free text in either language ---------------------------------------------------------
+YES = frozenset({"yes", "y", "true", "on", "1", "да", "д", "ага", "конечно", "вкл", "ок", "ok"})
+NO = frozenset({"no", "n", "false", "off", "0", "нет", "н", "не", "выкл"})
+
+
+def parse_yes_no(text: object) -> bool | None:
+    """`да`/`yes`/`true` -> True, `нет`/`no`/`false` -> False, anything else -> None."""
+    word = str(text).strip().lower().rstrip(".!")
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    return None

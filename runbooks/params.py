@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.i18n import parse_yes_no
 from runbooks.model import Parameter, Runbook
 from runbooks.steps.base import parse_duration
 
@@ -14,10 +15,6 @@ Translate = Callable[..., str]
 
 def _identity(msgid: str, **kwargs: Any) -> str:
     return msgid.format(**kwargs)
-
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 def coerce(p: Parameter, raw: Any, t: Translate | None = None) -> Any:
@@ -34,8 +31,8 @@ def coerce(p: Parameter, raw: Any, t: Translate | None = None) -> Any:
     elif p.type == "bool":
         if isinstance(raw, bool):
             value = raw
-        elif str(raw).strip().lower() in _TRUE | _FALSE:
-            value = str(raw).strip().lower() in _TRUE
+        elif parse_yes_no(raw) is not None:  # yes/no, да/нет, true/false, on/off
+            value = parse_yes_no(raw)
         else:
             raise ValueError(t("{name} must be true or false, got {raw!r}", name=p.name, raw=raw))
     elif p.type == "duration":

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 
-from bot.i18n import Translator
+from bot.i18n import Translator, formats_for
 from bot.messages import Actions, Button, ButtonStyle, Context, Header, Message, Section
 from bot.messages import user_text as clean
 from handlers.billing import charts
@@ -143,8 +143,8 @@ def backtest_text(bt: Backtest, t: T) -> str:
         "Backtest at mid-month over {n} month(s): MAPE {mape}%, actual inside the interval "
         "{coverage}% of the time.",
         n=len(bt.points),
-        mape=f"{bt.mape:.2f}",
-        coverage=f"{(bt.coverage or 0) * 100:.0f}",
+        mape=formats_for(t).number(bt.mape, 2),
+        coverage=formats_for(t).number((bt.coverage or 0) * 100, 0),
     )
 
 

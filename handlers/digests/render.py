@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.i18n import N_
+from bot.i18n import N_, formats_for
 from bot.messages import Block, Context, Header, Message, Section
 from handlers.compliance.feedback import buttons as feedback_buttons
 from handlers.digests.model import Change, Digest, Level, Row, SectionResult
@@ -18,14 +18,19 @@ EMOJI = {Level.GREEN: "🟢", Level.AMBER: "🟠", Level.RED: "🔴"}
 STATUS_NAMES = {Level.GREEN: N_("green"), Level.AMBER: N_("amber"), Level.RED: N_("red")}
 
 
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v * 100:.2f}%" if v < 0.1 else f"{v * 100:.1f}%"
-
-
-def _secs(v: float | None) -> str:
+def _pct(v: float | None, t: T) -> str:
     if v is None:
         return "–"
-    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    return formats_for(t).percent(v, 2 if v < 0.1 else 1, fixed=True)
+
+
+def _secs(v: float | None, t: T) -> str:
+    if v is None:
+        return "–"
+    fmt = formats_for(t)
+    if v < 1:
+        return t("{n} ms", n=fmt.number(v * 1000, 0))
+    return t("{n} s", n=fmt.number(v, 2, fixed=True))
 
 
 def _age(seconds: float, t: T) -> str:
@@ -60,31 +65,31 @@ def _row_line(sec: SectionResult, row: Row, t: T) -> str:
             line += " · " + t("for {age}", age=_age(row.extra["age_seconds"], t))
         return line
     if sec.kind == "error_rate":
-        line = f"{mark} {name} {_pct(row.value)} {row.trend}".rstrip()
+        line = f"{mark} {name} {_pct(row.value, t)} {row.trend}".rstrip()
         if row.sparkline:
             line += f" `{row.sparkline}`"
         if row.previous is not None:
-            line += " " + t("(was {value})", value=_pct(row.previous))
+            line += " " + t("(was {value})", value=_pct(row.previous, t))
         return line
     if sec.kind == "latency":
         line = t(
             "{mark} {name} p99 {p99} {trend} · p95 {p95}",
             mark=mark,
             name=name,
-            p99=_secs(row.value),
+            p99=_secs(row.value, t),
             trend=row.trend or "",
-            p95=_secs(row.extra.get("p95")),
+            p95=_secs(row.extra.get("p95"), t),
         )
         if row.previous is not None:
-            line += " " + t("(p99 was {value})", value=_secs(row.previous))
+            line += " " + t("(p99 was {value})", value=_secs(row.previous, t))
         return " ".join(line.split())
     if sec.kind == "slo_burn":
         burns = " / ".join(
-            f"{k.removeprefix('burn_')} {v:.1f}×"
+            f"{k.removeprefix('burn_')} {formats_for(t).number(v, 1, fixed=True)}×"
             for k, v in row.extra.items()
             if k.startswith("burn_")
         )
-        target = f"{row.extra.get('target', 0) * 100:g}%"
+        target = formats_for(t).percent(row.extra.get("target", 0), 3)
         return t(
             "{mark} {name} burn {burns} · SLO {target}",
             mark=mark,
@@ -94,8 +99,8 @@ def _row_line(sec: SectionResult, row: Row, t: T) -> str:
         )
     if sec.kind == "saturation":
         parts = [
-            t("CPU {v}", v=_pct(row.extra["cpu"])) if "cpu" in row.extra else "",
-            t("memory {v}", v=_pct(row.extra["memory"])) if "memory" in row.extra else "",
+            t("CPU {v}", v=_pct(row.extra["cpu"], t)) if "cpu" in row.extra else "",
+            t("memory {v}", v=_pct(row.extra["memory"], t)) if "memory" in row.extra else "",
         ]
         return f"{mark} {name} " + " · ".join(p for p in parts if p)
     return f"{mark} {name} {row.value if row.value is not None else ''}".rstrip()
@@ -194,7 +199,7 @@ def render_digest(digest: Digest, t: T) -> Message:
     context = t(
         "Window {window} · {time} UTC · {n} Prometheus queries",
         window=digest.window,
-        time=digest.generated_at.strftime("%Y-%m-%d %H:%M"),
+        time=formats_for(t).datetime(digest.generated_at),
         n=digest.query_count,
     )
     if len(blocks) > MAX_BLOCKS - 1:

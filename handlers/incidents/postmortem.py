@@ -15,6 +15,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
+from bot.i18n import formats_for
 from handlers.incidents.summary_types import IncidentMeta, Ref, Summary
 
 Translate = Callable[..., str]
@@ -60,12 +61,14 @@ def _environment(directory: Path) -> SandboxedEnvironment:
     return env
 
 
-def _duration(meta: IncidentMeta) -> str | None:
+def _duration(meta: IncidentMeta, t: Translate) -> str | None:
     if meta.resolved_at is None:
         return None
     minutes = int((meta.resolved_at - meta.declared_at).total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    if hours:
+        return t("{hours} h {minutes} min", hours=hours, minutes=minutes)
+    return t("{minutes} min", minutes=minutes)
 
 
 def render_postmortem(
@@ -82,13 +85,16 @@ def render_postmortem(
     if not path.is_file():
         raise PostmortemTemplateError(f"COPILOT_POSTMORTEM_TEMPLATE: no such file {path}")
     env = _environment(path.parent)
+    fmt = formats_for(t)
+    env.filters["hhmm"] = fmt.time  # locale formats: 14:05, 29 нояб. 2026 г., 14:05
+    env.filters["when"] = fmt.datetime
     try:
         template = env.get_template(path.name)
         return template.render(
             incident=meta,
             summary=summary,
             timeline=sorted(timeline, key=lambda e: e.ts),
-            duration=_duration(meta),
+            duration=_duration(meta, t),
             generated_at=now or datetime.now(UTC),
             t=t,
         )

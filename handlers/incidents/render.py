@@ -269,7 +269,7 @@ def timeline(
         link = links.get(e.id or 0)
         tail = f" [↗]({link})" if link and link.startswith(("http://", "https://")) else ""
         text = user_text(e.text.replace("\n", " "), limit=300)
-        lines.append(f"`{e.at.strftime('%H:%M')}` **{kind}** {text}{actor}{tail}")
+        lines.append(f"`{tr.time(e.at)}` **{kind}** {text}{actor}{tail}")
     blocks: list = [Header(text=head[:150])]
     # sections of at most ~2,800 characters
     chunk: list[str] = []

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from bot.context import Context
+from bot.i18n import translator
 from bot.messages import Attachment, Message, Section
 from bot.messages import Context as Note
 from bot.platforms.base import ChatError, HistoryMessage
@@ -92,20 +93,23 @@ def summarize_incident(ctx: Context, inc: Incident) -> Summary:
         ) from None
     lines = [_line(m) for m in history if m.text.strip()]
     previous = Summary.model_validate_json(inc.summary_json) if inc.summary_json else None
+    # The summary is posted for the whole war room: the model writes in the room's language.
+    language = ctx.channel_locale(inc.channel_id, default=inc.locale)
+    room_t = translator(language).t
     summary = summarize(
         meta_of(inc),
         lines,
-        t=ctx.t,
+        t=room_t,
         llm=_llm(ctx),
         previous=previous,
-        language=ctx.locale,
+        language=language,
         budget=budget_from_settings(ctx.settings),
     )
     now = ctx.now()
-    message = render_summary(summary, ctx.t, title=f"{render.ref(inc)}: {inc.title}")
+    message = render_summary(summary, room_t, title=f"{render.ref(inc)}: {inc.title}")
     if len(message.blocks) < 50:
         rate = feedback_buttons(
-            ctx.t, f"incident:{inc.id}:summary:{inc.summary_count + 1}", "summary"
+            room_t, f"incident:{inc.id}:summary:{inc.summary_count + 1}", "summary"
         )
         message = message.model_copy(update={"blocks": [*message.blocks, rate]})
     with ctx.session() as s:

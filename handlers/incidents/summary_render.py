@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
 
+from bot.i18n import formats_for
 from bot.messages import Block, Context, Divider, Header, Message, Section, user_text
 from handlers.incidents.summary_types import SECTION_TITLES, Ref, Summary, SummaryItem
 
@@ -27,12 +27,12 @@ def _links(refs: list[Ref]) -> str:
     return " ".join(out)
 
 
-def _bullet(item: SummaryItem) -> str:
+def _bullet(item: SummaryItem, t: Translate) -> str:
     line = "• " + user_text(item.text, limit=ITEM_CHARS)
     if item.by:
         line += " — _" + user_text(item.by.lstrip("@"), limit=60) + "_"
     if item.at:
-        line += f" ({item.at.astimezone(UTC).strftime('%H:%M')} UTC)"
+        line += f" ({formats_for(t).time(item.at)} UTC)"
     links = _links(item.refs)
     return line + (" " + links if links else "")
 
@@ -42,7 +42,7 @@ def _section_text(title: str, items: list[SummaryItem], t: Translate) -> str:
     lines = [head]
     used = len(head)
     for shown, item in enumerate(items):
-        bullet = _bullet(item)
+        bullet = _bullet(item, t)
         more = t("_… and {n} more_", n=len(items) - shown)
         if used + 1 + len(bullet) + 1 + len(more) > SECTION_CHARS:
             lines.append(more)
@@ -66,7 +66,7 @@ def render_summary(summary: Summary, t: Translate, *, title: str | None = None) 
         "{source} · {n} messages · {when} UTC",
         source=source,
         n=summary.message_count,
-        when=summary.generated_at.strftime("%Y-%m-%d %H:%M"),
+        when=formats_for(t).datetime(summary.generated_at),
     )
     blocks: list[Block] = [Header(text=heading), Context(text=meta)]
     if summary.note:

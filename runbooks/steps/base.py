@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -93,28 +94,36 @@ def as_int(value: Any, name: str, t: Translate) -> int:
         ) from None
 
 
+_DURATION_UNITS = {
+    "ms": 0.001, "мс": 0.001,
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "с": 1, "сек": 1, "секунд": 1,
+    "секунды": 1, "секунда": 1, "секунду": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60, "м": 60, "мин": 60,
+    "минут": 60, "минуты": 60, "минута": 60, "минуту": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600, "ч": 3600, "час": 3600,
+    "часа": 3600, "часов": 3600,
+    "d": 86400, "day": 86400, "days": 86400, "д": 86400, "дн": 86400, "день": 86400,
+    "дня": 86400, "дней": 86400,
+}  # fmt: skip
+_DURATION_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*([a-zа-яё]*)\.?\s*")
+
+
 def parse_duration(value: Any) -> float:
-    """'90s', '5m', '1h30m', '2d' or a number of seconds -> seconds."""
+    """'90s', '5m', '1h30m', '2d', '5 мин', '1 ч 30 мин' or a number of seconds -> seconds."""
     if isinstance(value, int | float):
         return float(value)
     text = str(value).strip().lower()
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    total, num = 0.0, ""
-    i = 0
     if not text:
         raise ValueError("empty duration")
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            num += ch
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else ch
-        if unit not in units or not num:
+    total, pos = 0.0, 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        number, unit = match.groups()
+        if unit and unit not in _DURATION_UNITS:
             raise ValueError(f"bad duration {value!r}")
-        total += float(num) * units[unit]
-        num = ""
-        i += len(unit)
-    if num:
-        total += float(num)
+        total += float(number.replace(",", ".")) * _DURATION_UNITS.get(unit, 1)
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError(f"bad duration {value!r}")
     return total

@@ -31,7 +31,7 @@ DRAIN = (
     N_("Dry run: drain node {node} ({n} pods to evict)"),
     N_("Drained node {node} ({n} pods evicted)"),
 )
-CREATE = (N_("Dry run: {n} object(s) to create"), N_("{n} object(s) created"))
+CREATE = (N_("Dry run: objects to create: {n}"), N_("Objects created: {n}"))
 JSONObj = dict[str, Any]
 
 

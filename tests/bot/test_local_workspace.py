@@ -86,3 +86,25 @@ async def test_health_ready_metrics(local: tuple[CopilotApp, TestClient]) -> Non
     assert "copilot_outbox_depth 0.0" in body
     assert 'copilot_events_total{kind="command",outcome="new",platform="local"} 1.0' in body
     await asyncio.sleep(0)
+
+
+async def test_page_chrome_follows_the_users_language(local: tuple[CopilotApp, TestClient]) -> None:
+    app, client = local
+    r = await client.get("/api/local/strings", params={"user": "alice"})
+    body = await r.json()
+    assert body["locale"] == "en" and body["strings"]["send"] == "Send"
+    assert body["strings"]["replies"] == {"one": "{n} reply", "other": "{n} replies"}
+    await _send(client, "alice", "/copilot lang ru")
+    await app.idle()
+    body = await (await client.get("/api/local/strings", params={"user": "alice"})).json()
+    assert body["locale"] == "ru"
+    strings = body["strings"]
+    assert strings["send"] == "Отправить"
+    assert strings["reply_in_thread"] == "Ответить в ветке"
+    assert strings["only_you"] == "видно только вам"
+    assert strings["replies"] == {"one": "{n} ответ", "few": "{n} ответа", "many": "{n} ответов"}
+    # another user keeps their own language; a user whose platform locale is ru gets Russian
+    bob = await (await client.get("/api/local/strings", params={"user": "bob"})).json()
+    assert bob["locale"] == "en" and bob["strings"]["send"] == "Send"
+    olga = await (await client.get("/api/local/strings", params={"user": "olga"})).json()
+    assert olga["locale"] == "ru" and olga["strings"]["channels"] == "Каналы"

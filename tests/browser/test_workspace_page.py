@@ -69,3 +69,10 @@ def test_user_switcher_and_russian(browser: Browser, workspace: str) -> None:
     expect(page.locator(".msg.ephemeral").filter(has_text="Неизвестная подкоманда")).to_be_visible(
         timeout=15000
     )
+    # the page's own words follow olga's language (her platform locale is ru)
+    expect(page.locator("#composer button[type=submit]")).to_have_text("Отправить")
+    expect(page.locator("#channels")).to_contain_text("общий")
+    expect(page.locator(".msg.ephemeral .only-you").first).to_contain_text("видно только вам")
+    expect(page.locator(".replies").first).to_have_text("Ответить в ветке")
+    page.get_by_test_id("user-switcher").select_option("alice")
+    expect(page.locator("#composer button[type=submit]")).to_have_text("Send")

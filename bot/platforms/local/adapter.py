@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from babel import Locale
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
+from bot.i18n import N_, normalize_locale, translator
 from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
 from storage.db import unit_of_work
-from storage.models.core import LocalChannel, LocalMessage
+from storage.models.core import LocalChannel, LocalMessage, UserPref
 
 STATIC = Path(__file__).parent / "static"
 TEAM = "local"
@@ -157,15 +159,52 @@ def _actor(u: dict[str, Any]) -> Actor:
     )
 
 
+# The page's own words (its chrome), translated for the selected user: /api/local/strings.
+CHROME = {
+    "title": N_("Console Copilot — local workspace"),
+    "demo": N_("demo workspace"),
+    "you_are": N_("You are"),
+    "channels": N_("Channels"),
+    "placeholder": N_("Message, /command or @copilot question"),
+    "send": N_("Send"),
+    "thread": N_("Thread"),
+    "close_thread": N_("Close thread"),
+    "reply_in_thread": N_("Reply in thread"),
+    "reply": N_("Reply"),
+    "pinned": N_("pinned"),
+    "shared": N_("shared"),
+    "only_you": N_("only visible to you"),
+}
+
+
+def chrome_strings(locale: str) -> dict[str, Any]:
+    """The page's words in `locale`, with the reply count's plural forms by CLDR category."""
+    tr = translator(locale)
+    plural_form = Locale.parse(tr.locale).plural_form
+    strings: dict[str, Any] = {key: tr.t(msgid) for key, msgid in CHROME.items()}
+    forms: dict[str, str] = {}
+    for n in (1, 2, 5, 0):
+        category = plural_form(n)
+        forms.setdefault(category, tr.tn("{n} reply", "{n} replies", n).replace(str(n), "{n}", 1))
+    strings["replies"] = forms
+    return strings
+
+
 class LocalAdapter:
     """Serves the page and its JSON API; delivers outbox rows into the local tables."""
 
     platform = Platform.LOCAL
 
     def __init__(
-        self, engine: Engine, *, users: list[dict[str, Any]] | None = None, demo_label: str = ""
+        self,
+        engine: Engine,
+        *,
+        users: list[dict[str, Any]] | None = None,
+        demo_label: str = "",
+        default_locale: str = "en",
     ) -> None:
         self.engine = engine
+        self.default_locale = default_locale
         self._lock = threading.Lock()
         self._counter: itertools.count[int] | None = None
         self.api = LocalApi(engine, users or DEFAULT_USERS, self._bump)
@@ -291,6 +330,7 @@ class LocalAdapter:
             web.get("/", self.page),
             web.static("/static/local", STATIC),
             web.get("/api/local/bootstrap", self.bootstrap),
+            web.get("/api/local/strings", self.strings),
             web.get("/api/local/messages", self.messages),
             web.post("/api/local/send", self.send),
             web.post("/api/local/action", self.action),
@@ -321,6 +361,26 @@ class LocalAdapter:
         return web.json_response(
             {"channels": channels, "users": users, "bot": BOT_NAME, "demo": self.demo_label}
         )
+
+    def user_locale(self, user_id: str) -> str:
+        """The page's language for a user: their `/copilot lang`, their locale, the default."""
+        with unit_of_work(self.engine) as s:
+            pref = s.exec(
+                select(UserPref.locale).where(
+                    UserPref.platform == str(Platform.LOCAL), UserPref.user_id == user_id
+                )
+            ).first()
+        user = self.api.users.get(user_id) or {}
+        return (
+            normalize_locale(pref)
+            or normalize_locale(user.get("locale"))
+            or normalize_locale(self.default_locale)
+            or "en"
+        )
+
+    async def strings(self, request: web.Request) -> web.Response:
+        locale = await asyncio.to_thread(self.user_locale, request.query.get("user", ""))
+        return web.json_response({"locale": locale, "strings": chrome_strings(locale)})
 
     async def messages(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")

@@ -81,7 +81,7 @@ def test_header_changes_first_then_sections_and_context() -> None:
     assert isinstance(lat, Section)
     assert lat.text == "🟠 *Latency p95 / p99*\n_unavailable: prometheus: timed out after 10s_"
     assert isinstance(ctx, Context)
-    assert ctx.text == "Window 1h · 2026-11-29 09:00 UTC · 4 Prometheus queries"
+    assert ctx.text == "Window 1h · Nov 29, 2026, 09:00 UTC · 4 Prometheus queries"
 
 
 def test_long_rows_are_cut_at_the_section_limit_with_a_count() -> None:

@@ -4,6 +4,27 @@
 const state = { channels: [], users: [], channel: null, user: null, thread: null,
                 version: 0, threadVersion: 0, messages: new Map(), polling: 0 };
 const $ = (id) => document.getElementById(id);
+// The page's own words come from the bot's catalogs in the selected user's language.
+const i18n = { locale: "en", strings: {} };
+const tr = (key, fallback) => i18n.strings[key] || fallback;
+
+function plural(n) {
+  const forms = i18n.strings.replies || {};
+  const cat = new Intl.PluralRules(i18n.locale).select(n);
+  const form = forms[cat] || forms.other || forms.many || (n === 1 ? "{n} reply" : "{n} replies");
+  return form.replace("{n}", String(n));
+}
+
+async function loadStrings() {
+  const data = await api("/api/local/strings?" + new URLSearchParams({ user: state.user || "" }));
+  const changed = data.locale !== i18n.locale || !Object.keys(i18n.strings).length;
+  i18n.locale = data.locale; i18n.strings = data.strings;
+  document.documentElement.lang = data.locale;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = tr(el.dataset.i18n, el.textContent);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = tr(el.dataset.i18nPlaceholder, el.placeholder);
+  for (const el of document.querySelectorAll("[data-i18n-aria-label]")) el.setAttribute("aria-label", tr(el.dataset.i18nAriaLabel, el.getAttribute("aria-label")));
+  return changed;
+}
 
 function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -88,14 +109,16 @@ function renderMessage(m, inThread) {
   const el = document.createElement("div");
   el.className = "msg" + (m.ephemeral ? " ephemeral" : "");
   el.dataset.id = m.id;
-  el.innerHTML = '<span class="who">' + esc(m.user) + '</span><span class="when">' + new Date(m.at).toLocaleTimeString() + "</span>" + (m.pinned ? '<span class="pin">📌 pinned</span>' : "");
+  el.innerHTML = '<span class="who">' + esc(m.user) + '</span><span class="when">' + new Date(m.at).toLocaleTimeString(i18n.locale) + "</span>" +
+    (m.ephemeral ? '<span class="only-you">(' + esc(tr("only_you", "only visible to you")) + ")</span>" : "") +
+    (m.pinned ? '<span class="pin">📌 ' + esc(tr("pinned", "pinned")) + "</span>" : "");
   if (m.message) el.appendChild(renderBlocks(m.message, m));
   else el.insertAdjacentHTML("beforeend", '<div class="section">' + md(m.text) + "</div>");
   if (!inThread) {
     const n = [...state.messages.values()].filter((x) => x.thread === m.id).length;
     const link = document.createElement("div");
     link.className = "replies";
-    link.textContent = n ? n + (n === 1 ? " reply" : " replies") : "Reply in thread";
+    link.textContent = n ? plural(n) : tr("reply_in_thread", "Reply in thread");
     link.onclick = () => openThread(m.id);
     el.appendChild(link);
   }
@@ -136,7 +159,7 @@ async function poll(token) {
 function selectChannel(ch) {
   state.channel = ch; state.version = 0; state.messages = new Map(); state.thread = null;
   $("thread").hidden = true;
-  $("channel-name").textContent = "#" + ch.name + (ch.shared ? " (shared)" : "");
+  $("channel-name").textContent = "#" + ch.name + (ch.shared ? " (" + tr("shared", "shared") + ")" : "");
   $("channel-topic").textContent = ch.topic || "";
   for (const li of $("channels").children) li.classList.toggle("active", li.dataset.id === ch.id);
   location.hash = "#/" + ch.id;
@@ -146,30 +169,54 @@ function selectChannel(ch) {
 
 async function send(input, thread) {
   const text = input.value.trim();
-  if (!text) return;
+  if (!text || !state.channel || !state.user) return;
   input.value = "";
   await api("/api/local/send", { user: state.user, channel: state.channel.id, text, thread });
+  if (/^\/copilot\s+lang\b/.test(text)) setTimeout(() => refreshStrings(), 1500);
+}
+
+async function refreshStrings() {
+  // the page works at once; its words switch language when the dictionary arrives
+  if (await loadStrings()) {
+    renderChannels(); redraw();
+    const ch = state.channel;
+    if (ch) $("channel-name").textContent = "#" + ch.name + (ch.shared ? " (" + tr("shared", "shared") + ")" : "");
+  }
+}
+
+function renderChannels() {
+  for (const li of $("channels").children) {
+    const ch = state.channels.find((c) => c.id === li.dataset.id);
+    li.innerHTML = "# " + esc(ch.name) + (ch.shared ? '<span class="shared">' + esc(tr("shared", "shared")) + "</span>" : "");
+    li.classList.toggle("active", state.channel && li.dataset.id === state.channel.id);
+  }
 }
 
 async function boot() {
+  // handlers first: a message typed while the page loads must not submit the form natively
+  $("composer").onsubmit = (e) => { e.preventDefault(); send($("input"), null); };
+  $("thread-composer").onsubmit = (e) => { e.preventDefault(); send($("thread-input"), state.thread); };
+  $("close-thread").onclick = () => { state.thread = null; $("thread").hidden = true; };
   const data = await api("/api/local/bootstrap");
   state.channels = data.channels; state.users = data.users;
   $("demo-label").hidden = !data.demo;
   for (const u of data.users) $("user").insertAdjacentHTML("beforeend", '<option value="' + esc(u.id) + '">' + esc(u.name) + "</option>");
   state.user = localStorage.getItem("copilot-user") || data.users[0].id;
   $("user").value = state.user;
-  $("user").onchange = () => { state.user = $("user").value; localStorage.setItem("copilot-user", state.user); selectChannel(state.channel); };
+  $("user").onchange = () => {
+    state.user = $("user").value; localStorage.setItem("copilot-user", state.user);
+    selectChannel(state.channel);
+    refreshStrings();
+  };
   for (const ch of data.channels) {
     const li = document.createElement("li");
     li.dataset.id = ch.id;
-    li.innerHTML = "# " + esc(ch.name) + (ch.shared ? '<span class="shared">shared</span>' : "");
     li.onclick = () => selectChannel(ch);
     $("channels").appendChild(li);
   }
+  renderChannels();
   const wanted = location.hash.split("/")[1];
   selectChannel(data.channels.find((c) => c.id === wanted) || data.channels[0]);
-  $("composer").onsubmit = (e) => { e.preventDefault(); send($("input"), null); };
-  $("thread-composer").onsubmit = (e) => { e.preventDefault(); send($("thread-input"), state.thread); };
-  $("close-thread").onclick = () => { state.thread = null; $("thread").hidden = true; };
+  refreshStrings();
 }
 boot();
