@@ -37,6 +37,14 @@ def add_commands(sub: Any) -> None:
     export.add_argument("--output", "-o", help="file (default: standard output)")
     export.set_defaults(fn=cmd_audit_export)
 
+    ev = sub.add_parser("evidence", help="the audit-ready evidence archive")
+    esub = ev.add_subparsers(dest="evidence_command", required=True)
+    ev_export = esub.add_parser("export", help="write the evidence zip (manifest with SHA-256)")
+    ev_export.add_argument("--from", dest="start", help="first day, YYYY-MM-DD")
+    ev_export.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (included)")
+    ev_export.add_argument("--output", "-o", help="zip file (default: evidence-<time>.zip)")
+    ev_export.set_defaults(fn=cmd_evidence_export)
+
 
 def cmd_mattermost_setup(ns: argparse.Namespace) -> int:
     from bot.platforms.mattermost_setup import setup
@@ -108,3 +116,25 @@ def cmd_audit_export(ns: argparse.Namespace) -> int:
             n = audit.export_jsonl(s, sys.stdout)
     print(f"exported {n} entries", file=sys.stderr)
     return 0
+
+
+def cmd_evidence_export(ns: argparse.Namespace) -> int:
+    """Write the evidence archive; exit status 1 when the audit chain is broken."""
+    from handlers.compliance import evidence
+
+    try:
+        start = evidence.parse_day(ns.start)
+        end = evidence.parse_day(ns.end, end=True)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    archive = evidence.build_archive(_migrated_engine(), start=start, end=end)
+    path = ns.output or archive.filename
+    with open(path, "wb") as fp:
+        fp.write(archive.data)
+    chain = "ok" if archive.audit_ok else "BROKEN"
+    print(
+        f"wrote {path}: {len(archive.files) + 1} files, {len(archive.data)} bytes, "
+        f"audit chain {chain} ({archive.audit_checked} entries)"
+    )
+    return 0 if archive.audit_ok else 1

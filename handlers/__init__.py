@@ -10,27 +10,36 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import billing, copilot, incidents, partners, runbooks
+    from handlers import billing, compliance, copilot, incidents, partners, runbooks
     from handlers.digests import commands as digests
     from handlers.digests import subscriptions as digest_subscriptions
 
-    for module in (copilot, incidents, runbooks, digests, digest_subscriptions, billing, partners):
+    for module in (
+        copilot,
+        incidents,
+        runbooks,
+        digests,
+        digest_subscriptions,
+        billing,
+        partners,
+        compliance,
+    ):
         module.register(router)
 
 
 def register_all_jobs(scheduler: Scheduler) -> None:
     """Each domain module with periodic work adds its jobs (`register_jobs(scheduler)`)."""
-    from handlers import billing, runbooks
+    from handlers import billing, compliance, runbooks
     from handlers.digests import subscriptions as digest_subscriptions
     from handlers.incidents import jobs as incident_jobs
 
-    for module in (digest_subscriptions, incident_jobs, runbooks, billing):
+    for module in (digest_subscriptions, incident_jobs, runbooks, billing, compliance):
         module.register_jobs(scheduler)
 
 
 def attach_all(app: Any) -> None:
     """Let modules add HTTP routes and metrics collectors to the app (`attach(app)`)."""
-    from handlers import incidents, partners
+    from handlers import compliance, incidents, partners
 
-    for module in (incidents, partners):
+    for module in (incidents, partners, compliance):
         module.attach(app)

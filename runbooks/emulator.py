@@ -30,6 +30,8 @@ JSON = dict[str, Any]
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("/apis/apps/v1", "deployments"): ("Deployment", True),
     ("/apis/apps/v1", "replicasets"): ("ReplicaSet", True),
+    ("/apis/apps/v1", "statefulsets"): ("StatefulSet", True),
+    ("/apis/apps/v1", "daemonsets"): ("DaemonSet", True),
     ("/api/v1", "configmaps"): ("ConfigMap", True),
     ("/api/v1", "pods"): ("Pod", True),
     ("/api/v1", "nodes"): ("Node", False),

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from bot.i18n import N_, formats_for
 from bot.messages import Block, Context, Header, Message, Section
+from handlers.compliance.feedback import buttons as feedback_buttons
 from handlers.digests.model import Change, Digest, Level, Row, SectionResult
 
 T = Callable[..., str]
@@ -206,6 +207,9 @@ def render_digest(digest: Digest, t: T) -> Message:
         blocks = blocks[: MAX_BLOCKS - 2]
         blocks.append(Context(text=t("{n} more sections not shown", n=dropped)))
     blocks.append(Context(text=context))
+    if len(blocks) < MAX_BLOCKS:
+        subject = f"digest:{digest.service or '*'}:{digest.generated_at.strftime('%Y%m%dT%H%M')}"
+        blocks.append(feedback_buttons(t, subject, "digest"))
     reasons = [s.title for s in digest.sections if s.id in digest.status_sections]
     text = title + (f" ({', '.join(t(r) for r in reasons)})" if reasons else "")
     return Message(text=text, blocks=blocks)

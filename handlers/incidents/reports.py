@@ -12,6 +12,7 @@ from bot.messages import Attachment, Message, Section
 from bot.messages import Context as Note
 from bot.platforms.base import ChatError, HistoryMessage
 from bot.router import UsageError
+from handlers.compliance.feedback import buttons as feedback_buttons
 from handlers.incidents import render
 from handlers.incidents.postmortem import (
     PostmortemTemplateError,
@@ -106,6 +107,11 @@ def summarize_incident(ctx: Context, inc: Incident) -> Summary:
     )
     now = ctx.now()
     message = render_summary(summary, room_t, title=f"{render.ref(inc)}: {inc.title}")
+    if len(message.blocks) < 50:
+        rate = feedback_buttons(
+            room_t, f"incident:{inc.id}:summary:{inc.summary_count + 1}", "summary"
+        )
+        message = message.model_copy(update={"blocks": [*message.blocks, rate]})
     with ctx.session() as s:
         row = repo.get(s, incident_id=inc.id or 0)
         assert row is not None

@@ -25,6 +25,12 @@ KINDS: dict[str, StepKind] = {
         StepKind("cordon", kubernetes.cordon, ("node",), True),
         StepKind("drain", kubernetes.drain, ("node",), True),
         StepKind("create_objects", kubernetes.create_objects, ("objects",), True),
+        StepKind(
+            "label_workload",
+            kubernetes.label_workload,
+            ("namespace", "kind", "name", "key", "value"),
+            True,
+        ),
         StepKind("prometheus_check", checks.prometheus_check, ("query", "threshold"), False),
         StepKind("http_check", checks.http_check, ("url",), False),
         StepKind("wait", checks.wait, (), False),

@@ -379,3 +379,47 @@ def create_objects(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
         changes,
         {"created": created},
     )
+
+
+LABEL = (
+    N_("Dry run: label {target} {key}={value}"),
+    N_("Labeled {target} {key}={value}"),
+)
+# workload kind -> (read, patch) methods of AppsV1Api
+WORKLOAD_METHODS = {
+    "deployment": ("read_namespaced_deployment", "patch_namespaced_deployment"),
+    "statefulset": ("read_namespaced_stateful_set", "patch_namespaced_stateful_set"),
+    "daemonset": ("read_namespaced_daemon_set", "patch_namespaced_daemon_set"),
+}
+
+
+def label_workload(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
+    """Set a label on a Deployment/StatefulSet/DaemonSet and on its pod template."""
+    kind = str(args["kind"]).lower()
+    if kind not in WORKLOAD_METHODS:
+        raise StepFailed(ctx.t("label_workload cannot label a {kind}", kind=kind))
+    ns, name = str(args["namespace"]), str(args["name"])
+    key, value = str(args["key"]), str(args["value"])
+    kube = ctx.require_kube()
+    read, patch = (getattr(kube.apps, m) for m in WORKLOAD_METHODS[kind])
+    target = f"{kind} {ns}/{name}"
+    try:
+        before = kube.raw(read, name, ns)
+        body = {
+            "metadata": {**_guard(before), "labels": {key: value}},
+            "spec": {"template": {"metadata": {"labels": {key: value}}}},
+        }
+        kube.raw(patch, name, ns, body, dry_run="All", _content_type=MERGE)
+        old = (before.get("metadata", {}).get("labels") or {}).get(key, "—")
+        changes = [Change(target, f"label {key}", str(old), value)]
+        if ctx.dry_run:
+            return StepResult(True, ctx.t(LABEL[0], target=target, key=key, value=value), changes)
+        applied = kube.raw(patch, name, ns, body, _content_type=MERGE)
+    except KubeError as exc:
+        raise _fail(exc, ctx, target) from exc
+    return StepResult(
+        True,
+        ctx.t(LABEL[1], target=target, key=key, value=value),
+        changes,
+        {"resourceVersion": applied.get("metadata", {}).get("resourceVersion")},
+    )

@@ -5,6 +5,7 @@ Each domain keeps its tables in its own module here; add the module to the impor
 
 from storage.models import (
     billing,
+    compliance,
     copilot,
     core,
     digests,
@@ -16,6 +17,7 @@ from storage.models import (
 
 __all__ = [
     "billing",
+    "compliance",
     "copilot",
     "core",
     "digests",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.messages import Context, Header, Section
+from bot.messages import Actions, Context, Header, Section
 from handlers.digests import Change, Digest, Level, Row, SectionResult, render_digest
 from handlers.digests.render import MAX_SECTION_CHARS
 
@@ -64,7 +64,9 @@ def test_header_changes_first_then_sections_and_context() -> None:
     )
     msg = render_digest(digest, t)
     assert msg.text == "🔴 Status digest: red (Top error rates)"
-    header, changes, err, lat, ctx = msg.blocks
+    header, changes, err, lat, ctx, rate = msg.blocks
+    assert isinstance(rate, Actions)
+    assert [b.action_id for b in rate.buttons] == ["feedback:up", "feedback:down"]
     assert isinstance(header, Header) and header.text == "🔴 Status digest: red"
     assert isinstance(changes, Section)
     assert changes.text.splitlines() == [
@@ -96,7 +98,7 @@ def test_long_rows_are_cut_at_the_section_limit_with_a_count() -> None:
 
 def test_service_header_and_no_previous_means_no_changes_block() -> None:
     msg = render_digest(_digest(service="cart", status=Level.GREEN), t)
-    assert [type(b) for b in msg.blocks] == [Header, Context]
+    assert [type(b) for b in msg.blocks] == [Header, Context, Actions]
     assert msg.blocks[0].text == "🟢 Status digest for cart: green"  # type: ignore[union-attr]
 
 
