@@ -216,6 +216,9 @@ class MattermostAdapter:
         url, token = settings.mattermost_url or "", settings.mattermost_token or ""
         self.options = driver_options(url, token)
         self.driver = Driver(dict(self.options))
+        # a personal access token needs no login round trip; without this every REST call
+        # goes out unauthenticated (Driver only sets it in login())
+        self.driver.client.token = token
         self.api = MattermostApi(self.driver, url, settings.mattermost_team)
         self.secret = settings.copilot_action_secret or token
         public = settings.copilot_public_url or f"http://127.0.0.1:{settings.copilot_http_port}"
