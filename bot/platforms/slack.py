@@ -70,7 +70,7 @@ class SlackApi:
         try:
             return fn(**kwargs)
         except SlackApiError as exc:
-            raise ChatError(f"{method}: {exc.response.get('error', exc)}") from exc
+            raise ChatError(f"{method}: {_error_code(exc) or exc}") from exc
 
     def create_channel(self, name: str, *, topic: str = "") -> ChannelRef:
         data = self._call("conversations.create", name=name)
@@ -350,7 +350,7 @@ class SlackAdapter:
                     channel=op.channel_id, thread_ts=op.thread_ts, unfurl_links=False, **payload
                 )
             except SlackApiError as exc:
-                error = exc.response.get("error", "")
+                error = _error_code(exc)
                 if op.response_url and error in ("not_in_channel", "channel_not_found"):
                     await self._respond(op.response_url, {"response_type": "in_channel", **payload})
                     return Delivered(ts=None, channel_id=op.channel_id)
@@ -405,9 +405,15 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _error_code(exc: SlackApiError) -> str:
+    """Slack's `error` code; "" when the body is not JSON (a proxy's 502/503 page)."""
+    data = exc.response.data
+    return str(data.get("error", "") or "") if isinstance(data, dict) else ""
+
+
 def _delivery_error(exc: SlackApiError) -> DeliveryError:
     status = exc.response.status_code
-    error = str(exc.response.get("error", "") or "")
+    error = _error_code(exc)
     if status == 429 or error == "ratelimited":
         return DeliveryError(
             "slack 429 ratelimited", retry_after=_retry_after(exc.response.headers)
