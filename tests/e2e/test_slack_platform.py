@@ -16,6 +16,7 @@ import pytest
 from bot.context import Context
 from bot.messages import Message
 from tests.fakes import slack_requests
+from tests.fakes._server import wait_until
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlack
 from tests.platforms.slack_app import (
     ALICE,
@@ -165,3 +166,30 @@ async def test_block_kit_limits_on_every_message(slack: FakeSlack, db_url: str) 
         await bot.command("/copilot", "help")
         _block_kit_ok(slack.calls("chat.postMessage"))
         assert inbox_count(bot.app) == 2
+
+
+async def test_socket_mode_slash_command(slack: FakeSlack, db_url: str) -> None:
+    settings = slack_settings(slack, db_url, slack_app_token=slack.app_token)
+    async with running(settings, slack) as bot:
+        await slack.on_loop(slack.wait_socket())
+        assert slack.calls("apps.connections.open")
+        url = slack.response_url()
+        payload = slack_requests.slash_command_form(
+            command="/copilot",
+            text="help",
+            user_id=ALICE,
+            channel_id=GENERAL,
+            team_id=TEAM_ID,
+            enterprise_id="",
+            response_url=url,
+            trigger_id="1.2.socket",
+        )
+        eid = await slack.on_loop(slack.send_envelope("slash_commands", payload))
+        ack = await slack.on_loop(slack.wait_ack(eid))
+        assert ack["envelope_id"] == eid
+        await wait_until(lambda: bool(slack.response_posts(url)), within=10)
+        await bot.app.idle()
+        assert inbox_count(bot.app) == 1
+        assert "/incident" in json.dumps(slack.response_posts(url))
+        resp = await bot.client.post("/slack/events", data=b"{}")
+        assert resp.status == 404  # no HTTP endpoint in Socket Mode
