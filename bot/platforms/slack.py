@@ -295,6 +295,11 @@ class SlackAdapter:
         token = _REACHED.set(reached)
         try:
             bolt_response = await self.bolt.async_dispatch(bolt_request)
+        except Exception:
+            if reached:
+                raise  # our storage failed: a 500 makes Slack retry
+            log.warning("malformed slack payload", exc_info=True)
+            return _refuse(400, "invalid_payload")
         finally:
             _REACHED.reset(token)
         if bolt_response.status >= 500 and not reached:
