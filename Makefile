@@ -38,6 +38,13 @@ lint: $(STAMP)
 
 bench: $(STAMP) services
 	$(PY) bench/ack.py
+	$(PY) -m bench.summarize
+	$(PY) -m bench.digest
+	$(PY) bench/billing.py --rows 2000000
+	$(PY) bench/load.py --quick
+
+soak: $(STAMP) services
+	$(PY) bench/load.py --rate 300 --seconds 300
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -165,7 +165,8 @@ class CopilotApp:
         self._started = False
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
         await self.scheduler.stop()
         if self.outbox:
             await self.outbox.stop()

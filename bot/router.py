@@ -25,6 +25,8 @@ MessageHandler = Callable[["Context"], "Message | None"]
 ThreadMatcher = Callable[["Context"], bool]
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'"})
+_APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
+_APOS_MARK = "\ue000"
 _PARAM = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$", re.S)
 MAX_COMMAND_TEXT = 4000
 
@@ -179,12 +181,14 @@ class Router:
 def tokenize(text: str, t: Callable[..., str]) -> list[str]:
     """Split like a shell: quotes group words; smart quotes count; errors are usage errors."""
     text = text.translate(_QUOTES).replace("\u00a0", " ")
+    # An apostrophe inside a word ("what's", "Checkout's") is a letter, not a quote.
+    text = _APOSTROPHE.sub(_APOS_MARK, text)
     try:
         lexer = shlex.shlex(text, posix=True)
         lexer.whitespace_split = True
         lexer.escapedquotes = '"'
         lexer.commenters = ""
-        return list(lexer)
+        return [word.replace(_APOS_MARK, "'") for word in lexer]
     except ValueError:
         raise UsageError(t("A quote is not closed: check the \" and ' in your command.")) from None
 

@@ -258,7 +258,8 @@ class Scheduler:
             self._aps.shutdown(wait=False)
             self._aps = None
         try:
-            await asyncio.to_thread(self.release)
+            # bounded: a stuck database must not hang shutdown (the lease then just expires)
+            await asyncio.wait_for(asyncio.to_thread(self.release), 5)
         except Exception:
             log.exception("could not release the scheduler lease")
         self._pool.shutdown(wait=False, cancel_futures=True)

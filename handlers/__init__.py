@@ -10,11 +10,11 @@ if TYPE_CHECKING:
 
 
 def register_all(router: Router) -> None:
-    from handlers import billing, copilot, incidents, runbooks
+    from handlers import billing, copilot, incidents, partners, runbooks
     from handlers.digests import commands as digests
     from handlers.digests import subscriptions as digest_subscriptions
 
-    for module in (copilot, incidents, runbooks, digests, digest_subscriptions, billing):
+    for module in (copilot, incidents, runbooks, digests, digest_subscriptions, billing, partners):
         module.register(router)
 
 
@@ -30,7 +30,7 @@ def register_all_jobs(scheduler: Scheduler) -> None:
 
 def attach_all(app: Any) -> None:
     """Let modules add HTTP routes and metrics collectors to the app (`attach(app)`)."""
-    from handlers import incidents
+    from handlers import incidents, partners
 
-    for module in (incidents,):
+    for module in (incidents, partners):
         module.attach(app)

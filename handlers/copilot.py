@@ -9,6 +9,7 @@ from bot.context import Context
 from bot.i18n import LOCALES, N_, translator
 from bot.messages import Message, Section
 from bot.router import Args, Opt, Router, UsageError
+from handlers import copilot_ask
 from storage.models.core import ChannelPref, UserPref, utcnow
 
 
@@ -24,6 +25,7 @@ def register(router: Router) -> None:
         max_args=1,
     )
     router.action(help_.HELP_ACTION, on_help_button)
+    copilot_ask.register(router)
 
 
 def copilot_help(ctx: Context, args: Args) -> Message | None:

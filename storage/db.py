@@ -36,7 +36,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_timeout", 5)
-    return create_engine(url, connect_args={"connect_timeout": 5}, **kwargs)
+    # Bounded waits: a lock held by a stuck transaction fails a statement instead of hanging it.
+    options = "-c lock_timeout=20000 -c idle_in_transaction_session_timeout=120000"
+    return create_engine(url, connect_args={"connect_timeout": 5, "options": options}, **kwargs)
 
 
 @contextmanager

@@ -3,6 +3,24 @@
 Each domain keeps its tables in its own module here; add the module to the import list.
 """
 
-from storage.models import billing, core, digests, incidents, runbooks, scheduler
+from storage.models import (
+    billing,
+    copilot,
+    core,
+    digests,
+    incidents,
+    partners,
+    runbooks,
+    scheduler,
+)
 
-__all__ = ["billing", "core", "digests", "incidents", "runbooks", "scheduler"]
+__all__ = [
+    "billing",
+    "copilot",
+    "core",
+    "digests",
+    "incidents",
+    "partners",
+    "runbooks",
+    "scheduler",
+]

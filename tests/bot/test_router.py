@@ -84,3 +84,10 @@ def test_help_routes(router: Router) -> None:
 def test_twice_given_param_is_an_error(router: Router) -> None:
     with pytest.raises(UsageError, match="given twice"):
         router.route("runbook", "run x a=1 a=2", T)
+
+
+def test_apostrophes_inside_words_are_letters(router: Router) -> None:
+    route = router.route("incident", "declare Checkout's API can't pay --sev 1", T)
+    assert route.args.rest == "Checkout's API can't pay"
+    route = router.route("incident", "declare 'quoted title' x", T)
+    assert route.args.positional == ["quoted title", "x"]

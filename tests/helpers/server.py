@@ -52,7 +52,7 @@ def serve(env: dict[str, str], *, log_path: Path | None = None) -> Iterator[str]
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 detail = log_path.read_text() if log_path else ""

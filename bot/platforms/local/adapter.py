@@ -5,6 +5,7 @@ web page the bot serves. The same core, router and neutral messages as Slack and
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import re
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
@@ -198,9 +200,10 @@ class LocalAdapter:
         thread_id: str | None = None,
         payload: str | None = None,
         ephemeral_for: str | None = None,
+        message_id: str | None = None,
     ) -> LocalMessage:
         msg = LocalMessage(
-            id="M" + uuid.uuid4().hex[:12],
+            id=message_id or "M" + uuid.uuid4().hex[:12],
             channel_id=channel_id,
             thread_id=thread_id,
             user_id=user.id,
@@ -249,16 +252,26 @@ class LocalAdapter:
         channel = self.api.find_channel(op.channel_id)
         if channel is None:
             raise DeliveryError(f"channel_not_found: {op.channel_id}", permanent=True)
-        msg = self.add_message(
-            channel_id=channel.id,
-            user=bot,
-            text=op.message.text,
-            thread_id=op.thread_ts,
-            payload=payload,
-            ephemeral_for=op.user_id if op.op == "ephemeral" else None,
-        )
+        # The message id derives from the outbox key: a redelivery (a sender that died after
+        # delivering, before marking the row sent) finds the message instead of posting twice.
+        message_id = "M" + hashlib.sha256(op.key.encode()).hexdigest()[:16]
+        with unit_of_work(self.engine) as s:
+            if s.get(LocalMessage, message_id) is not None:
+                return Delivered(ts=message_id, channel_id=channel.id)
+        try:
+            self.add_message(
+                channel_id=channel.id,
+                user=bot,
+                text=op.message.text,
+                thread_id=op.thread_ts,
+                payload=payload,
+                ephemeral_for=op.user_id if op.op == "ephemeral" else None,
+                message_id=message_id,
+            )
+        except IntegrityError:
+            pass  # delivered concurrently by another sender: same message
         self._notify()
-        return Delivered(ts=msg.id, channel_id=channel.id)
+        return Delivered(ts=message_id, channel_id=channel.id)
 
     def _notify(self) -> None:
         loop = getattr(self, "_loop", None)

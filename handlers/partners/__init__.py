@@ -1,0 +1,23 @@
+"""Partner intake threads, compliance checklist, quality score, review and Trust Center."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.router import Router
+
+
+def register(router: Router) -> None:
+    """`/partner` commands, review buttons and the intake-thread message handler."""
+    from handlers.partners import commands
+
+    commands.register(router)
+
+
+def attach(app: Any) -> None:
+    """Trust Center routes (`/trust/`) and partner metrics on the app."""
+    from handlers.partners import metrics, trust
+
+    app.add_routes(trust.routes(app))
+    metrics.install(app)
