@@ -287,7 +287,7 @@ class SlackAdapter:
             bolt_request = AsyncBoltRequest(
                 body=raw.decode("utf-8"), query=request.query_string, headers=request.headers
             )
-        except (ValueError, TypeError, AttributeError):  # undecodable or malformed body
+        except Exception:  # undecodable or malformed body (bolt parses it here)
             return _refuse(400, "invalid_payload")
         if not isinstance(bolt_request.body, dict):
             return _refuse(400, "invalid_payload")
