@@ -207,6 +207,9 @@ class CopilotApp:
         Returns False for a duplicate. Adapters acknowledge after this returns: the event is
         in the database before the platform hears "ok".
         """
+        from bot.platforms.base import scrub
+
+        event = scrub(event)  # a NUL in a signed body must not become a 500 (PostgreSQL)
         new = await asyncio.to_thread(inbox.record, self.engine, event)
         outcome = "new" if new else "duplicate"
         self.metrics.events.labels(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.events import Actor, ChannelRef, Platform
+from bot.events import Actor, ChannelRef, Event, Platform
 from bot.messages import Message
 
 if TYPE_CHECKING:
@@ -85,3 +85,20 @@ class PlatformAdapter(Protocol):
     def routes(self) -> list[web.RouteDef]: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
+def scrub(event: Event) -> Event:
+    """Drop NUL characters (PostgreSQL text and jsonb reject them) from an inbound event."""
+    data = event.model_dump()
+    clean = _no_nul(data)
+    return event if clean == data else type(event).model_validate(clean)

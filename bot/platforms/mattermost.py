@@ -216,6 +216,9 @@ class MattermostAdapter:
         url, token = settings.mattermost_url or "", settings.mattermost_token or ""
         self.options = driver_options(url, token)
         self.driver = Driver(dict(self.options))
+        # a personal access token needs no login round trip; without this every REST call
+        # goes out unauthenticated (Driver only sets it in login())
+        self.driver.client.token = token
         self.api = MattermostApi(self.driver, url, settings.mattermost_team)
         self.secret = settings.copilot_action_secret or token
         public = settings.copilot_public_url or f"http://127.0.0.1:{settings.copilot_http_port}"
@@ -280,12 +283,18 @@ class MattermostAdapter:
         if not token:
             auth = request.headers.get("Authorization", "")
             token = auth.removeprefix("Token ").strip()
-        if not any(hmac.compare_digest(token, t) for t in self.settings.mattermost_command_tokens):
+        given = token.encode()  # bytes: compare_digest rejects non-ASCII str with TypeError
+        if not any(
+            hmac.compare_digest(given, t.encode()) for t in self.settings.mattermost_command_tokens
+        ):
             return web.json_response({"error": "invalid token"}, status=401)
         if not form.get("command") or not form.get("channel_id") or not form.get("user_id"):
             return web.json_response({"error": "command, channel_id, user_id required"}, status=400)
+        event = _parsed(inbound.command_event, form)
+        if event is None:
+            return web.json_response({"error": "malformed body"}, status=400)
         if self.sink is not None:
-            await self.sink(inbound.command_event(form))
+            await self.sink(event)
         if self.metrics is not None:
             self.metrics.ack_latency.labels(platform="mattermost").observe(time.time() - started)
         return web.json_response({})
@@ -306,7 +315,10 @@ class MattermostAdapter:
             ):
                 return web.json_response({"error": "invalid signature"}, status=401)
             if self.sink is not None and not body.get("cancelled"):
-                await self.sink(inbound.dialog_event(body, meta))
+                event = _parsed(inbound.dialog_event, body, meta)
+                if event is None:
+                    return web.json_response({"error": "malformed body"}, status=400)
+                await self.sink(event)
             return web.json_response({})
         context = body.get("context")
         if not isinstance(context, dict) or not verify_context(self.secret, context, channel_id):
@@ -314,8 +326,11 @@ class MattermostAdapter:
         if context.get("confirm") and not context.get("confirmed"):
             await self._ask_confirm(body, context)
             return web.json_response({})
+        event = _parsed(inbound.action_event, body)
+        if event is None:
+            return web.json_response({"error": "malformed body"}, status=400)
         if self.sink is not None:
-            await self.sink(inbound.action_event(body))
+            await self.sink(event)
         return web.json_response({})
 
     async def _ask_confirm(self, body: dict[str, Any], context: dict[str, Any]) -> None:
@@ -427,6 +442,15 @@ class MattermostAdapter:
             options["file_ids"] = file_ids
         data = posts.create_post(options=options)
         return Delivered(ts=data.get("id"), channel_id=data.get("channel_id"))
+
+
+def _parsed(build: Callable[..., Event], *args: Any) -> Event | None:
+    """An Event from a request body, or None when its fields have impossible types."""
+    try:
+        return build(*args)
+    except (ValueError, TypeError, AttributeError) as exc:  # pydantic errors are ValueErrors
+        log.warning("malformed mattermost request", extra={"error": str(exc)[:200]})
+        return None
 
 
 def _retry_after(response: Any) -> float | None:

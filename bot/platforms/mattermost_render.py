@@ -27,7 +27,8 @@ def verify_context(secret: str, context: dict[str, Any], channel_id: str) -> boo
     expected = sign_context(
         secret, str(context.get("action_id", "")), str(context.get("value", "")), channel_id
     )
-    return hmac.compare_digest(sig, expected)
+    # bytes: compare_digest raises TypeError on non-ASCII str (a forged sig may carry any)
+    return hmac.compare_digest(sig.encode(), expected.encode())
 
 
 def render(

@@ -9,6 +9,9 @@ answers through the outbox.
 from __future__ import annotations
 
 import base64
+import contextvars
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -18,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 from cachetools import TTLCache
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -38,6 +42,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _ANY = re.compile(".*")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+MAX_SKEW = 5 * 60
+# set per HTTP request: a listener appends once it hands an event to the sink
+_REACHED: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "slack_reached", default=None
+)
 RETRYABLE_ERRORS = {
     "ratelimited",
     "internal_error",
@@ -61,7 +70,7 @@ class SlackApi:
         try:
             return fn(**kwargs)
         except SlackApiError as exc:
-            raise ChatError(f"{method}: {exc.response.get('error', exc)}") from exc
+            raise ChatError(f"{method}: {_error_code(exc) or exc}") from exc
 
     def create_channel(self, name: str, *, topic: str = "") -> ChannelRef:
         data = self._call("conversations.create", name=name)
@@ -256,6 +265,9 @@ class SlackAdapter:
                 await self._submit(event)
 
     async def _submit(self, event: Event) -> None:
+        reached = _REACHED.get()
+        if reached is not None:
+            reached.append(True)
         started = event.received_at or time.time()
         if self.sink is not None:
             await self.sink(event)
@@ -268,8 +280,32 @@ class SlackAdapter:
         return [web.post("/slack/events", self.http_events)]
 
     async def http_events(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        raw = await request.read()
+        if not signature_ok(self.settings.slack_signing_secret or "", raw, request.headers):
+            return _refuse(401, "invalid_signature")
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=raw.decode("utf-8"), query=request.query_string, headers=request.headers
+            )
+        except Exception:  # undecodable or malformed body (bolt parses it here)
+            return _refuse(400, "invalid_payload")
+        if not isinstance(bolt_request.body, dict):
+            return _refuse(400, "invalid_payload")
+        reached: list[bool] = []
+        token = _REACHED.set(reached)
+        try:
+            bolt_response = await self.bolt.async_dispatch(bolt_request)
+        except Exception:
+            if reached:
+                raise  # our storage failed: a 500 makes Slack retry
+            log.warning("malformed slack payload", exc_info=True)
+            return _refuse(400, "invalid_payload")
+        finally:
+            _REACHED.reset(token)
+        if bolt_response.status >= 500 and not reached:
+            # bolt failed before any listener ran: the payload's shape, not our storage
+            log.warning("malformed slack payload", extra={"status": bolt_response.status})
+            return _refuse(400, "invalid_payload")
         return await to_aiohttp_response(bolt_response)
 
     async def start(self) -> None:
@@ -319,7 +355,7 @@ class SlackAdapter:
                     channel=op.channel_id, thread_ts=op.thread_ts, unfurl_links=False, **payload
                 )
             except SlackApiError as exc:
-                error = exc.response.get("error", "")
+                error = _error_code(exc)
                 if op.response_url and error in ("not_in_channel", "channel_not_found"):
                     await self._respond(op.response_url, {"response_type": "in_channel", **payload})
                     return Delivered(ts=None, channel_id=op.channel_id)
@@ -350,6 +386,23 @@ class SlackAdapter:
                 raise DeliveryError(f"response_url {resp.status}", permanent=True)
 
 
+def signature_ok(secret: str, body: bytes, headers: Any, now: float | None = None) -> bool:
+    """Slack's v0 signature over the raw body, timestamp within five minutes."""
+    timestamp = str(headers.get("X-Slack-Request-Timestamp") or "")
+    signature = str(headers.get("X-Slack-Signature") or "")
+    if not secret or not timestamp.isdigit() or not signature:
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+def _refuse(status: int, error: str) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)
+
+
 def _retry_after(headers: Any) -> float | None:
     try:
         return float(headers.get("Retry-After") or headers.get("retry-after"))
@@ -357,9 +410,15 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _error_code(exc: SlackApiError) -> str:
+    """Slack's `error` code; "" when the body is not JSON (a proxy's 502/503 page)."""
+    data = exc.response.data
+    return str(data.get("error", "") or "") if isinstance(data, dict) else ""
+
+
 def _delivery_error(exc: SlackApiError) -> DeliveryError:
     status = exc.response.status_code
-    error = str(exc.response.get("error", "") or "")
+    error = _error_code(exc)
     if status == 429 or error == "ratelimited":
         return DeliveryError(
             "slack 429 ratelimited", retry_after=_retry_after(exc.response.headers)

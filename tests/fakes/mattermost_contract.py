@@ -47,6 +47,7 @@ def check_request(
 ) -> list[str]:
     """Validate a request with openapi-core (multipart bodies: parameters only)."""
     multipart = ctype.startswith("multipart/")
+    body = _known_request_deviations(method, path, body)
     if multipart or method.upper() == "GET":
         body, ctype = b"", "application/json"  # openapi-core cannot decode multipart bodies
     try:
@@ -57,6 +58,21 @@ def check_request(
             return []
         return [f"request: {text}"]
     return []
+
+
+def _known_request_deviations(method: str, path: str, body: bytes) -> bytes:
+    """PUT /posts/{id}/patch: the spec types `props` as a string; the server's PostPatch
+    takes an object (model.StringInterface), which is what clients send."""
+    if method.upper() != "PUT" or not path.rstrip("/").endswith("/patch") or "/posts/" not in path:
+        return body
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return body
+    if isinstance(data, dict) and isinstance(data.get("props"), dict):
+        data["props"] = json.dumps(data["props"])
+        return json.dumps(data).encode()
+    return body
 
 
 def check_response(

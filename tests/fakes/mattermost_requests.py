@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -15,8 +16,16 @@ TEAM_ID = "wx4zz8t4ttgmtxqiwfohijayzc"
 POST_ID = "gqrnh3675jfxzftnjyjfe4udeh"
 
 
-def trigger_id(user_id: str = USER_ID, at_ms: int = 1662041696896) -> str:
-    """A trigger id shaped like the server's: base64 of `id:user_id:millis:signature`."""
+_CLICKS = itertools.count()
+
+
+def trigger_id(user_id: str = USER_ID, at_ms: int | None = None) -> str:
+    """A trigger id shaped like the server's: base64 of `id:user_id:millis:signature`.
+
+    Unique per call (like the server's), so two commands by one person are two requests.
+    """
+    if at_ms is None:
+        at_ms = 1662041696896 + next(_CLICKS)
     raw = f"efyf4gw4xbbq8reehx1zdhz3nr:{user_id}:{at_ms}:MEQCID9q6w2DGSTZ68rh8uLiuI9RTxvGW3Iv"
     return base64.b64encode(raw.encode()).decode()
 

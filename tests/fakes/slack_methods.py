@@ -212,6 +212,30 @@ def conversations_info(fake: FakeSlack, params: Params) -> Result:
     return {"channel": fake.channels[ref]}
 
 
+@method("conversations.list")
+def conversations_list(fake: FakeSlack, params: Params) -> Result:
+    types = set(str(params.get("types") or "public_channel").split(","))
+    chans = [
+        ch
+        for ch in fake.channels.values()
+        if not ch.get("is_im")
+        and ("private_channel" if ch["is_private"] else "public_channel") in types
+        and not (_truthy(params.get("exclude_archived", False)) and ch["is_archived"])
+    ]
+    page, meta = _page(chans, params)
+    return {"channels": page, **meta}
+
+
+@method("conversations.setTopic")
+def conversations_set_topic(fake: FakeSlack, params: Params) -> Result:
+    cid = _channel(fake, params)
+    topic = str(params.get("topic", ""))
+    if len(topic) > 250:
+        raise SlackError("too_long")
+    fake.channels[cid]["topic"] = {"value": topic, "creator": fake.bot_user_id, "last_set": 0}
+    return {"channel": fake.channels[cid]}
+
+
 def _page(items: list[Any], params: Params, default: int = 100) -> tuple[list[Any], Result]:
     limit = int(params.get("limit") or default)
     start = int(params.get("cursor") or 0)
