@@ -324,7 +324,7 @@ def main() -> None:
             return
         print("\nscaling curve: highest rate with p99 < 100 ms and no errors")
         rates = [50, 100, 200, 300, 400, 600, 800]
-        step = 15 if ns.quick else 30
+        step = 10 if ns.quick else 30
         results = {n: curve(n, rates, step, stub) for n in layouts}
         for n, best in results.items():
             print(f"  {n} replica(s): {best}/s")

@@ -116,8 +116,9 @@ def _run_failover(db: str, tmp_path: Path, replicas: int, kills: int) -> None:
     assert {r.status for r in all_runs} <= {"done", "running"}
     # exactly once: one outbox row and one delivered message per slot
     assert len(posts) == len(slots)
-    assert len(notes) >= len(slots)
-    assert len(set(notes)) == len(notes)
+    # one delivered chat message per slot (the note's time has minute resolution, so compare
+    # counts, not texts)
+    assert len(notes) == len(slots)
 
 
 def _ts(slot: str) -> float:
