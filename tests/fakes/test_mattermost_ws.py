@@ -13,52 +13,20 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-import websockets
 from mattermostdriver import Driver
 from mattermostdriver.websocket import Websocket
 
+from bot.platforms.mattermost_ws import ClientTLSWebsocket
 from tests.fakes._server import wait_until
 from tests.fakes.mattermost import FakeMattermost
 
 log = logging.getLogger(__name__)
-
-
-class ClientTLSWebsocket(Websocket):
-    """mattermostdriver's Websocket with a client-side TLS context and a clean stop."""
-
-    async def connect(self, event_handler: Callable[[str], Awaitable[None]]) -> None:
-        """Connect, authenticate and pump events until disconnect() (or close, if no keepalive)."""
-        opts = self.options
-        context: ssl.SSLContext | None = None
-        scheme = "ws"
-        if opts["scheme"] == "https":
-            scheme = "wss"
-            cafile = opts["verify"] if isinstance(opts["verify"], str) else None
-            context = ssl.create_default_context(cafile=cafile)  # purpose SERVER_AUTH: client
-            if opts["verify"] is False:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-        url = f"{scheme}://{opts['url']}:{opts['port']}{opts['basepath']}/websocket"
-        self._alive = True
-        while self._alive:
-            try:
-                kw = opts["websocket_kw_args"] or {}
-                async with websockets.connect(url, ssl=context, **kw) as websocket:
-                    await self._authenticate_websocket(websocket, event_handler)
-                    await self._start_loop(websocket, event_handler)
-            except websockets.ConnectionClosed:
-                log.info("Mattermost websocket closed")
-            except OSError as exc:
-                log.warning("Mattermost websocket connection failed: %s", exc)
-            if not opts["keepalive"]:
-                break
-            await asyncio.sleep(opts["keepalive_delay"])
 
 
 @pytest.fixture
