@@ -9,6 +9,7 @@ deliver the same row twice; a crashed sender's lease expires and the row is retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -227,6 +228,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Thread-safe: ask the worker to look for due rows now."""
@@ -238,15 +240,20 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
+        # The flag, not the cancel alone, ends the loop: on Python 3.11 a cancel that lands
+        # while the awaited wake-up completes can be swallowed (wait_for, gh-86296), and
+        # then `await task` never returned (a CI run hung in teardown).
+        self._stopping = True
         if self._task:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            self._wake.set()
+            done, _ = await asyncio.wait({self._task}, timeout=10)
+            if not done:
+                log.error("outbox worker did not stop within 10 s; abandoning it")
+            self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 n = await self.drain_once()
             except asyncio.CancelledError:
@@ -254,12 +261,11 @@ class OutboxWorker:
             except Exception:  # a DB outage: log, back off, keep going
                 log.exception("outbox worker error")
                 n = 0
-            if n == 0:
+            if n == 0 and not self._stopping:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.idle_poll):
+                        await self._wake.wait()
 
     async def drain_once(self) -> int:
         """Deliver one batch of due rows; return how many were attempted."""

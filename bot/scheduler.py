@@ -252,7 +252,9 @@ class Scheduler:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            done, _ = await asyncio.wait({self._task}, timeout=10)
+            if not done:
+                log.error("scheduler loop did not stop within 10 s; abandoning it")
             self._task = None
         if self._aps is not None:
             self._aps.shutdown(wait=False)

@@ -136,3 +136,23 @@ async def test_permanent_error_fails_without_blocking_others(engine: Engine) -> 
     assert [d[1] for d in chat.delivered] == ["good"]
     with unit_of_work(engine) as s:
         assert outbox.depth(s) == 0
+
+
+async def test_stop_returns_when_a_wake_up_races_the_cancel(engine: Engine) -> None:
+    """A wake-up landing in the same loop turn as stop() must not keep the worker alive.
+
+    On Python 3.11 `asyncio.wait_for` swallows a cancel that arrives as the awaited future
+    completes; the worker then looped forever and a CI teardown hung for 300 s.
+    """
+    for turns in range(6):
+        worker = OutboxWorker(engine, {}, idle_poll=0.05)
+        await worker.start()
+        await asyncio.sleep(0.1)  # idle: parked in the wake-up wait
+        worker.wake()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task = worker._task
+        assert task is not None
+        stopping = asyncio.create_task(worker.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=15)  # a liveness bound, not a timing
+        assert done and task.done(), f"stop() hung (wake-up {turns} loop turns before it)"

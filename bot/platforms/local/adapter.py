@@ -5,6 +5,7 @@ web page the bot serves. The same core, router and neutral messages as Slack and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -393,10 +394,9 @@ class LocalAdapter:
         rows = await asyncio.to_thread(self._load, channel, user, after)
         if not rows and wait:
             self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=10)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self._changed.wait()
             rows = await asyncio.to_thread(self._load, channel, user, after)
         return web.json_response({"messages": rows})
 
