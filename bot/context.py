@@ -204,7 +204,12 @@ class Context:
         )
 
     def _enqueue(self, *, platform: Platform | None = None, **kwargs: Any) -> str:
-        with self.session() as s:
-            key = outbox.enqueue(s, platform=platform or self.event.platform, **kwargs)
+        current = getattr(self._local, "session", None)
+        if current is not None:  # in the handler's unit of work: stored with its changes
+            key = outbox.enqueue(current, platform=platform or self.event.platform, **kwargs)
+        else:  # on its own: one short Core transaction, no ORM session
+            with self.engine.begin() as conn:
+                key = outbox.enqueue(conn, platform=platform or self.event.platform, **kwargs)
+            self.runtime.wake_outbox()
         self.posted.append(key)
         return key

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
-from sqlmodel import select
+from sqlalchemy import literal, union_all
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
 
 from bot import help as help_
 from bot import inbox
@@ -18,7 +20,6 @@ from bot.events import Event, EventKind
 from bot.i18n import Translator, normalize_locale, translator
 from bot.messages import Message, Section
 from bot.router import UsageError
-from storage.db import unit_of_work
 from storage.models.core import ChannelPref, UserPref
 
 if TYPE_CHECKING:
@@ -43,26 +44,32 @@ class Dispatcher:
         self.on_handled: Callable[[Event], None] | None = None
 
     # -- locale --------------------------------------------------------------------------
-    def resolve_locale(self, event: Event) -> str:
+    def resolve_locale(self, event: Event, conn: Connection | None = None) -> str:
         """User preference, else channel setting, else the platform's user locale, else default."""
-        with unit_of_work(self.runtime.engine) as s:
-            user = s.exec(
-                select(UserPref.locale).where(
-                    UserPref.platform == str(event.platform), UserPref.user_id == event.actor.id
-                )
-            ).first()
-            if user:
-                return user
-            chan = s.exec(
-                select(ChannelPref.locale).where(
-                    ChannelPref.platform == str(event.platform),
-                    ChannelPref.channel_id == event.channel.id,
-                )
-            ).first()
-            if chan:
-                return chan
+        if conn is None:
+            with self.runtime.engine.connect() as own:
+                stored = self._stored_locale(own, event)
+        else:
+            stored = self._stored_locale(conn, event)
+        if stored:
+            return stored
         platform_locale = normalize_locale(event.actor.locale) or self._platform_locale(event)
         return platform_locale or self.runtime.settings.copilot_default_locale
+
+    @staticmethod
+    def _stored_locale(conn: Connection, event: Event) -> str | None:
+        platform = str(event.platform)
+        # one round trip, Core rows (this runs for every event)
+        stmt = union_all(
+            sa_select(literal(0).label("rank"), UserPref.locale).where(
+                UserPref.platform == platform, UserPref.user_id == event.actor.id
+            ),
+            sa_select(literal(1).label("rank"), ChannelPref.locale).where(
+                ChannelPref.platform == platform, ChannelPref.channel_id == event.channel.id
+            ),
+        )
+        found = sorted((rank, locale) for rank, locale in conn.execute(stmt) if locale)
+        return str(found[0][1]) if found else None
 
     def _platform_locale(self, event: Event) -> str | None:
         key = (str(event.platform), event.actor.id)
@@ -81,11 +88,13 @@ class Dispatcher:
     # -- handling ------------------------------------------------------------------------
     def handle(self, event: Event) -> None:
         """Process one recorded event exactly once (claims it in the inbox first)."""
-        if not inbox.claim(self.runtime.engine, event):
-            return
         started = time.perf_counter()
+        with self.runtime.engine.begin() as conn:  # claim and read the locale: one transaction
+            if not inbox.claim(conn, event):
+                return
+            stored = self._stored_locale(conn, event)
         error: str | None = None
-        tr = translator(self.resolve_locale(event))
+        tr = translator(stored or self.resolve_locale(event))
         ctx = Context(self.runtime, event, tr)
         label = event.command or event.action_id or str(event.kind)
         try:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
 from bot.events import Event
@@ -40,24 +40,24 @@ def record(engine: Engine, event: Event) -> bool:
         return conn.execute(stmt).first() is not None
 
 
-def claim(engine: Engine, event: Event) -> bool:
-    """Move the event from received to processing; False if someone else has it."""
-    with unit_of_work(engine) as s:
-        res = s.exec(
-            update(InboxEvent)
-            .where(
-                InboxEvent.platform == str(event.platform),
-                InboxEvent.event_id == event.event_id[:255],
-                InboxEvent.status == "received",
-            )
-            .values(status="processing")
+def claim(conn: Connection, event: Event) -> bool:
+    """Move the event from received to processing (in the caller's transaction); False if
+    someone else has it. Core statements: this runs for every event (hot path)."""
+    res = conn.execute(
+        update(InboxEvent)
+        .where(
+            InboxEvent.platform == str(event.platform),
+            InboxEvent.event_id == event.event_id[:255],
+            InboxEvent.status == "received",
         )
-        return res.rowcount == 1
+        .values(status="processing")
+    )
+    return res.rowcount == 1
 
 
 def finish(engine: Engine, event: Event, *, error: str | None = None) -> None:
-    with unit_of_work(engine) as s:
-        s.exec(
+    with engine.begin() as conn:
+        conn.execute(
             update(InboxEvent)
             .where(
                 InboxEvent.platform == str(event.platform),

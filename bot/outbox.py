@@ -16,15 +16,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
 from bot.events import Platform
 from bot.messages import Message
 from bot.platforms.base import DeliveryError, OutboxOp, PlatformAdapter
-from storage.db import unit_of_work
 from storage.models.core import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def new_key() -> str:
 
 
 def enqueue(
-    session: Session,
+    session: Session | Connection,
     *,
     platform: Platform | str,
     op: str,
@@ -55,22 +56,24 @@ def enqueue(
     key: str | None = None,
 ) -> str:
     """Store one outgoing operation in the caller's transaction; return its key."""
-    row = OutboxMessage(
-        key=key or new_key(),
-        platform=str(platform),
-        op=op,
-        channel_id=channel_id,
-        thread_id=thread_id,
-        thread_key=thread_key,
-        target_key=target_key,
-        target_ts=target_ts,
-        user_id=user_id,
-        response_url=response_url,
-        payload=message.model_dump_json(),
+    key = key or new_key()
+    # A Core INSERT: no ORM object to build and flush (every reply takes this path).
+    session.execute(
+        insert(OutboxMessage).values(
+            key=key,
+            platform=str(platform),
+            op=op,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            thread_key=thread_key,
+            target_key=target_key,
+            target_ts=target_ts,
+            user_id=user_id,
+            response_url=response_url,
+            payload=message.model_dump_json(),
+        )
     )
-    session.add(row)
-    session.flush()
-    return row.key
+    return key
 
 
 def depth(session: Session) -> int:
@@ -102,24 +105,29 @@ class Claimed:
 def claim_due(
     engine: Engine, platforms: set[str], *, now: datetime, limit: int = 50
 ) -> list[Claimed]:
-    """Claim deliverable rows in id order, keeping order per channel and per referenced row."""
-    with unit_of_work(engine) as s:
+    """Claim deliverable rows in id order, keeping order per channel and per referenced row.
+
+    One SELECT of candidates, one UPDATE ... RETURNING that claims them (compare-and-set on
+    `status = 'pending'`); a row another replica won blocks the rest of its channel.
+    """
+    t = OutboxMessage.__table__
+    c = t.c
+    with engine.begin() as conn:
         # Rows whose sender died come back.
-        s.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
-            .values(status="pending")
+        conn.execute(
+            update(t).where(c.status == "sending", c.lease_until < now).values(status="pending")
         )
-        rows = s.exec(
-            select(OutboxMessage)
-            .where(OutboxMessage.status.in_(["pending", "sending"]))
-            .where(OutboxMessage.platform.in_(platforms))
-            .order_by(OutboxMessage.id)
+        rows = conn.execute(
+            sa_select(t)
+            .where(c.status.in_(["pending", "sending"]), c.platform.in_(platforms))
+            .order_by(c.id)
             .limit(limit * 4)
         ).all()
         keys = {r.key for r in rows}
+        refs = _sent_ts(conn, {k for r in rows for k in (r.thread_key, r.target_key) if k})
         blocked: set[str] = set()
-        claimed: list[Claimed] = []
+        candidates: list[tuple[Any, str | None, str | None]] = []
+        failed: list[int] = []
         for row in rows:
             chan = f"{row.platform}:{row.channel_id}"
             waits_for = {k for k in (row.thread_key, row.target_key) if k}
@@ -127,21 +135,42 @@ def claim_due(
                 blocked.add(chan)
                 keys.add(row.key)
                 continue
-            if row.status != "pending" or row.next_attempt_at > now:
+            if row.status != "pending" or _aware(row.next_attempt_at) > now:
                 blocked.add(chan)
                 continue
-            thread_ts = row.thread_id or _resolve(s, row.thread_key)
-            target_ts = row.target_ts or _resolve(s, row.target_key)
+            thread_ts = row.thread_id or refs.get(row.thread_key or "")
+            target_ts = row.target_ts or refs.get(row.target_key or "")
             if (row.thread_key and not thread_ts) or (row.target_key and not target_ts):
-                _fail(s, row, "the message it refers to was never delivered")
+                failed.append(row.id)
                 continue
-            won = s.exec(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
-                .values(status="sending", lease_until=now + LEASE, attempts=row.attempts + 1)
-            ).rowcount
-            if not won:
-                blocked.add(chan)
+            candidates.append((row, thread_ts, target_ts))
+            if len(candidates) >= limit:
+                break
+        if failed:
+            conn.execute(
+                update(t)
+                .where(c.id.in_(failed))
+                .values(status="failed", last_error="the message it refers to was never delivered")
+            )
+        if not candidates:
+            return []
+        won = set(
+            conn.execute(
+                update(t)
+                .where(c.id.in_([r.id for r, _, _ in candidates]), c.status == "pending")
+                .values(status="sending", lease_until=now + LEASE, attempts=c.attempts + 1)
+                .returning(c.id)
+            ).scalars()
+        )
+        claimed: list[Claimed] = []
+        release: list[int] = []
+        lost: set[str] = set()
+        for row, thread_ts, target_ts in candidates:
+            chan = f"{row.platform}:{row.channel_id}"
+            if row.id not in won or chan in lost:
+                lost.add(chan)  # another replica has an earlier row of this channel
+                if row.id in won:
+                    release.append(row.id)
                 continue
             op = OutboxOp(
                 key=row.key,
@@ -153,30 +182,35 @@ def claim_due(
                 user_id=row.user_id,
                 response_url=row.response_url,
             )
-            claimed.append(Claimed(row.id or 0, op, row.platform, row.attempts + 1))
-            if len(claimed) >= limit:
-                break
+            claimed.append(Claimed(row.id, op, row.platform, row.attempts + 1))
+        if release:
+            conn.execute(
+                update(t)
+                .where(c.id.in_(release), c.status == "sending")
+                .values(status="pending", lease_until=None, attempts=c.attempts - 1)
+            )
         return claimed
 
 
-def _resolve(session: Session, key: str | None) -> str | None:
-    if not key:
-        return None
-    ref = find(session, key)
-    if ref is None or ref.status != "sent":
-        return None
-    return ref.platform_ts
+def _sent_ts(conn: Connection, keys: set[str]) -> dict[str, str]:
+    """Platform ts of the referenced rows that were delivered."""
+    if not keys:
+        return {}
+    c = OutboxMessage.__table__.c
+    found = conn.execute(
+        sa_select(c.key, c.platform_ts).where(c.key.in_(keys), c.status == "sent")
+    ).all()
+    return {k: ts for k, ts in found if ts}
 
 
-def _fail(session: Session, row: OutboxMessage, reason: str) -> None:
-    row.status = "failed"
-    row.last_error = reason
-    session.add(row)
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def mark_sent(engine: Engine, row_id: int, *, ts: str | None, channel: str | None) -> None:
-    with unit_of_work(engine) as s:
-        s.exec(
+    with engine.begin() as conn:
+        conn.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending")
             .values(
@@ -199,8 +233,8 @@ def mark_retry(engine: Engine, claimed: Claimed, error: DeliveryError, *, now: d
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (claimed.attempts - 1))
             delay *= random.uniform(0.8, 1.2)
         status, when = "pending", now + timedelta(seconds=delay)
-    with unit_of_work(engine) as s:
-        s.exec(
+    with engine.begin() as conn:
+        conn.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == claimed.row_id, OutboxMessage.status == "sending")
             .values(status=status, next_attempt_at=when, last_error=error.reason[:2000])

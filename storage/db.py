@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +20,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raw = url.split("///", 1)[-1]
         if raw and raw != ":memory:":
             Path(raw).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        gate = WriteGate()
+        connect_args = {
+            "check_same_thread": False,
+            "timeout": 30,
+            "factory": gate.connection_class(),
+        }
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -31,6 +37,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "before_cursor_execute")
+        def _writer(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.lstrip()[:6].upper() in _WRITES:
+                gate.enter(conn.connection.dbapi_connection)
+
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -39,6 +50,66 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # Bounded waits: a lock held by a stuck transaction fails a statement instead of hanging it.
     options = "-c lock_timeout=20000 -c idle_in_transaction_session_timeout=120000"
     return create_engine(url, connect_args={"connect_timeout": 5, "options": options}, **kwargs)
+
+
+_WRITES = {"INSERT", "UPDATE", "DELETE", "REPLAC"}
+
+
+class WriteGate:
+    """One SQLite writer at a time in this process, queued on a Python lock.
+
+    SQLite allows one writer per database; a second one waits in SQLite's busy handler, which
+    sleeps 1, 2, 5, ... up to 100 ms between retries, so under load an insert that needs the
+    lock for 0.1 ms could wait tens of ms (the slash-command ack records the event first). A
+    writer here takes a process-wide lock at its first write statement and gives it back when
+    its transaction ends; waiters wake as soon as it is free. Other processes on the same file
+    (rare: SQLite is for one replica) still meet SQLite's own locking.
+    """
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self._lock = threading.Lock()
+        self._holder: int | None = None  # id() of the DBAPI connection holding it
+        self._thread: int | None = None
+        self.timeout = timeout
+
+    def enter(self, dbapi_conn: Any) -> None:
+        key = id(dbapi_conn)
+        if self._holder == key:
+            return  # already this transaction's
+        if self._thread == threading.get_ident():
+            return  # this thread writes on a second connection: leave it to SQLite (no deadlock)
+        if self._lock.acquire(timeout=self.timeout):
+            self._holder, self._thread = key, threading.get_ident()
+        # on timeout: go on without it; SQLite's busy timeout decides
+
+    def leave(self, dbapi_conn: Any) -> None:
+        if self._holder == id(dbapi_conn):
+            self._holder = self._thread = None
+            self._lock.release()
+
+    def connection_class(self) -> type[sqlite3.Connection]:
+        gate = self
+
+        class GatedConnection(sqlite3.Connection):
+            def commit(self) -> None:
+                try:
+                    super().commit()
+                finally:
+                    gate.leave(self)
+
+            def rollback(self) -> None:
+                try:
+                    super().rollback()
+                finally:
+                    gate.leave(self)
+
+            def close(self) -> None:
+                try:
+                    super().close()
+                finally:
+                    gate.leave(self)
+
+        return GatedConnection
 
 
 @contextmanager

@@ -1,9 +1,10 @@
 """Slack via slack-bolt: HTTP Events API at /slack/events, or Socket Mode with SLACK_APP_TOKEN.
 
-Bolt verifies signatures (v0 HMAC, five-minute window), answers url_verification and SSL
-checks. Our listeners record the event in the inbox and acknowledge at once
-(`process_before_response=True`: no ack polling); the work continues in the background and
-answers through the outbox.
+The adapter verifies signatures (v0 HMAC, five-minute window) before anything else. Slash
+commands then go straight to the inbox and are acknowledged (the hot path: no listener
+middleware); everything else goes through Bolt, which answers url_verification and SSL checks,
+and our listeners record the event and acknowledge at once (`process_before_response=True`: no
+ack polling). The work continues in the background and answers through the outbox.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 import logging
 import re
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -283,6 +285,12 @@ class SlackAdapter:
         raw = await request.read()
         if not signature_ok(self.settings.slack_signing_secret or "", raw, request.headers):
             return _refuse(401, "invalid_signature")
+        command = _slash_command(raw, request.headers.get("Content-Type", ""))
+        if command is not None:
+            # The hot path: a signed slash command needs no listener middleware — record it,
+            # then the empty 200 that acknowledges it (what Bolt's ack() sends).
+            await self._submit(inbound.command_event(command))
+            return web.Response(status=200)
         try:
             bolt_request = AsyncBoltRequest(
                 body=raw.decode("utf-8"), query=request.query_string, headers=request.headers
@@ -397,6 +405,19 @@ def signature_ok(secret: str, body: bytes, headers: Any, now: float | None = Non
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)
+
+
+def _slash_command(raw: bytes, content_type: str) -> dict[str, str] | None:
+    """The form fields of a slash-command request, else None (Bolt handles everything else)."""
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return None
+    try:
+        fields = dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return None
+    if "payload" in fields or "ssl_check" in fields or not fields.get("command"):
+        return None
+    return fields
 
 
 def _refuse(status: int, error: str) -> web.Response:

@@ -156,3 +156,47 @@ async def test_stop_returns_when_a_wake_up_races_the_cancel(engine: Engine) -> N
         stopping = asyncio.create_task(worker.stop())
         done, _ = await asyncio.wait({stopping}, timeout=15)  # a liveness bound, not a timing
         assert done and task.done(), f"stop() hung (wake-up {turns} loop turns before it)"
+
+
+async def test_a_row_another_replica_claimed_holds_back_the_rest_of_its_channel(
+    engine: Engine,
+) -> None:
+    """Between our candidate SELECT and our claiming UPDATE another replica takes the first
+    row of a channel: we must not send that channel's later rows ahead of it."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: the claim's first write locks the file; no replica can interleave
+    from sqlalchemy import event, update
+    from sqlalchemy.engine import Connection
+
+    first = _enqueue(engine, "one")
+    _enqueue(engine, "two")
+    with unit_of_work(engine) as s:
+        outbox.enqueue(
+            s, platform="slack", op="post", channel_id="C2", message=Message.plain("other")
+        )
+    other = engine.connect()
+    done: list[bool] = []
+
+    def competitor(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+        if done or "RETURNING" not in statement or not statement.lstrip().startswith("UPDATE"):
+            return
+        done.append(True)
+        with other.begin():
+            other.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.key == first)
+                .values(status="sending", lease_until=datetime.now(UTC) + timedelta(minutes=1))
+            )
+
+    event.listen(engine, "before_cursor_execute", competitor)
+    try:
+        claimed = outbox.claim_due(engine, {"slack"}, now=datetime.now(UTC) + timedelta(seconds=1))
+    finally:
+        event.remove(engine, "before_cursor_execute", competitor)
+        other.close()
+    assert done
+    assert [c.op.message.text for c in claimed] == ["other"]  # C1's "two" waits for "one"
+    with unit_of_work(engine) as s:
+        two = s.exec(select(OutboxMessage).where(OutboxMessage.channel_id == "C1")).all()
+        states = sorted((r.key == first, r.status, r.attempts) for r in two)
+    assert states == [(False, "pending", 0), (True, "sending", 0)]
