@@ -67,7 +67,10 @@ def transition(
     """Compare-and-set on the status: True when this caller moved it."""
     result = session.exec(
         update(PartnerSandbox)  # type: ignore[call-overload]
-        .where(PartnerSandbox.id == sandbox_id, col(PartnerSandbox.status).in_(list(from_statuses)))
+        .where(
+            col(PartnerSandbox.id) == sandbox_id,
+            col(PartnerSandbox.status).in_(list(from_statuses)),
+        )
         .values(updated_at=now, **values)
     )
     session.expire_all()
@@ -79,8 +82,8 @@ def mark_warned(session: Session, *, sandbox_id: int, now: datetime) -> bool:
     result = session.exec(
         update(PartnerSandbox)  # type: ignore[call-overload]
         .where(
-            PartnerSandbox.id == sandbox_id,
-            PartnerSandbox.status == "active",
+            col(PartnerSandbox.id) == sandbox_id,
+            col(PartnerSandbox.status) == "active",
             col(PartnerSandbox.warned_at).is_(None),
         )
         .values(warned_at=now, updated_at=now)

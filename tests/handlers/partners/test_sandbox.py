@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import CopilotApp, create_app
 from bot.clients.kubernetes import KubeClient
@@ -101,7 +101,7 @@ async def offer(local: Local, name: str, *, approve: bool = True) -> tuple[Intak
     app, _, clock = local
     await send(local, "alice", f"/partner intake {name}")
     with unit_of_work(app.engine) as s:
-        row = s.exec(select(Intake).order_by(Intake.id.desc())).first()  # type: ignore[union-attr]
+        row = s.exec(select(Intake).order_by(col(Intake.id).desc())).first()
         assert row is not None
         if approve:
             assert intakes.transition(
@@ -119,7 +119,7 @@ async def approval_request(local: Local) -> dict[str, Any]:
 
 def sandboxes(app: CopilotApp) -> list[PartnerSandbox]:
     with unit_of_work(app.engine) as s:
-        return list(s.exec(select(PartnerSandbox).order_by(PartnerSandbox.id)).all())
+        return list(s.exec(select(PartnerSandbox).order_by(col(PartnerSandbox.id))).all())
 
 
 def fire(app: CopilotApp, slot: datetime) -> str:
@@ -133,7 +133,7 @@ async def thread_texts(local: Local, root: str) -> list[str]:
 
 def actions(app: CopilotApp) -> list[str]:
     with unit_of_work(app.engine) as s:
-        return list(s.exec(select(AuditEntry.action).order_by(AuditEntry.id)).all())
+        return list(s.exec(select(AuditEntry.action).order_by(col(AuditEntry.id))).all())
 
 
 def metric(body: str, name: str) -> float:
@@ -152,6 +152,10 @@ async def test_unapproved_offer_is_refused(local: Local, cluster: FakeCluster) -
     assert "has no sandbox" in (await bot(local))[-1]["text"]
     await send(local, "alice", "/partner sandbox 999")
     assert "No partner intake 999." in (await bot(local))[-1]["text"]
+    await send(local, "alice", f"/partner sandbox {row.id} --days many")
+    assert "--days" in (await bot(local))[-1]["text"]
+    await send(local, "alice", "/partner help sandbox")
+    assert "sandbox <id> [--days N] [--status]" in json.dumps((await bot(local))[-1]["message"])
     with unit_of_work(app.engine) as s:
         assert s.exec(select(RunbookRun)).all() == []
     assert sandboxes(app) == []
@@ -247,7 +251,7 @@ async def test_request_approve_expire_and_delete_once(local: Local, cluster: Fak
     texts = await thread_texts(local, root)
     assert sum("expired and was deleted" in t for t in texts) == 1
     with unit_of_work(app.engine) as s:
-        runs = s.exec(select(RunbookRun).order_by(RunbookRun.id)).all()
+        runs = s.exec(select(RunbookRun).order_by(col(RunbookRun.id))).all()
         assert [(r.runbook, r.state, r.level) for r in runs] == [
             ("partner-sandbox", "succeeded", "approval"),
             ("partner-sandbox-cleanup", "succeeded", "auto"),
