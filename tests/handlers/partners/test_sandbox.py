@@ -5,11 +5,14 @@ the label guard that keeps any other namespace alive."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, select
 
@@ -17,6 +20,7 @@ from bot.app import CopilotApp, create_app
 from bot.clients.kubernetes import KubeClient
 from bot.config import load_settings
 from handlers.partners.sandbox import JOB_ID
+from policies.engine import POLICIES
 from storage import audit
 from storage import partners as intakes
 from storage.db import unit_of_work
@@ -325,3 +329,93 @@ async def test_namespace_without_the_sandbox_label_is_never_deleted(
     assert cluster.get(CORE, "namespaces", "", "partner-prod")
     assert cluster.get(CORE, "namespaces", "", "partner-fresh")
     assert not [r for r in cluster.requests if r.method == "DELETE"]
+
+
+async def active_sandbox(local: Local, name: str, days: int = 1) -> tuple[Intake, str]:
+    app, _, _ = local
+    row, root = await offer(local, name)
+    await send(local, "alice", f"/partner sandbox {row.id} --days {days}")
+    await click(local, "bob", await approval_request(local), "runbook:approve")
+    assert fire(app, T0 + timedelta(minutes=5)) == "done"
+    assert sandboxes(app)[-1].status == "active"
+    return row, root
+
+
+async def test_a_cleanup_interrupted_before_it_was_recorded_is_not_repeated(
+    local: Local, cluster: FakeCluster
+) -> None:
+    """A leader that died after the cleanup run but before recording it: the next job run finds
+    the same run (same request key), records it and posts once; the namespace is deleted once."""
+    from handlers.partners.sandbox import CLEANUP_RUNBOOK
+    from handlers.runbooks import service_for
+    from runbooks.runs import Requester
+    from runbooks.service import with_clock
+
+    app, _, clock = local
+    _, root = await active_sandbox(local, "Gamma Cloud")
+    (sb,) = sandboxes(app)
+    clock.now = T0 + timedelta(days=1, minutes=1)
+    svc = with_clock(service_for(app.runtime), clock)
+    out = svc.request_run(
+        runbook=CLEANUP_RUNBOOK,
+        params={"partner": sb.partner},
+        requester=Requester("copilot", "local", "Console Copilot", CH),
+        request_key=f"partner-sandbox:{sb.id}:cleanup",
+        source="scheduler",
+    )
+    assert out.status == "succeeded" and cluster.list(CORE, "namespaces") == []
+    assert sandboxes(app)[0].status == "active"  # the crash: nothing recorded
+    assert fire(app, clock.now) == "done"
+    assert fire(app, clock.now + timedelta(minutes=5)) == "done"
+    (sb,) = sandboxes(app)
+    assert sb.status == "cleaned" and sb.cleanup_run_id == (out.run.id if out.run else None)
+    deletes = [r for r in cluster.requests if r.method == "DELETE" and not r.query]
+    assert len(deletes) == 1
+    texts = await thread_texts(local, root)
+    assert sum("expired and was deleted" in t for t in texts) == 1
+
+
+def write_policy_without_auto_cleanup(folder: Path) -> None:
+    shutil.copy(POLICIES / "approvals.yaml", folder / "approvals.yaml")
+    automation = yaml.safe_load((POLICIES / "automation.yaml").read_text())
+    automation["rules"] = [
+        r for r in automation["rules"] if r["match"].get("runbook") != "partner-sandbox-cleanup"
+    ]
+    (folder / "automation.yaml").write_text(yaml.safe_dump(automation))
+
+
+async def test_cleanup_waits_for_a_human_when_the_policy_says_so(
+    local: Local, cluster: FakeCluster, tmp_path: Path
+) -> None:
+    """With the auto rule removed from the automation policy, the expired sandbox's cleanup
+    shows an approval request in the offer's thread and deletes only after approval."""
+    from handlers.runbooks import SERVICE_KEY, service_for
+    from policies.engine import load_policy
+
+    app, _, clock = local
+    write_policy_without_auto_cleanup(tmp_path)
+    svc = service_for(app.runtime)
+    app.runtime.services.extra[SERVICE_KEY] = type(svc)(
+        engine=svc.engine,
+        catalog=svc.catalog,
+        policy=load_policy(tmp_path),
+        kube=svc.kube,
+        clock=clock,
+    )
+    _, root = await active_sandbox(local, "Delta Data")
+    clock.now = T0 + timedelta(days=1, minutes=1)
+    assert fire(app, clock.now) == "done"
+    assert fire(app, clock.now + timedelta(minutes=5)) == "done"
+    assert cluster.list(CORE, "namespaces") != []
+    assert sandboxes(app)[0].status == "expired"
+    asks = [
+        m
+        for m in await bot(local)
+        if m["thread"] == root and "partner-sandbox-cleanup" in m["text"]
+    ]
+    assert len(asks) == 1 and "waiting for approval" in asks[0]["text"]
+    await click(local, "bob", asks[0], "runbook:approve")
+    assert cluster.list(CORE, "namespaces") == []
+    assert fire(app, clock.now + timedelta(minutes=10)) == "done"
+    assert sandboxes(app)[0].status == "cleaned"
+    assert sum("expired and was deleted" in t for t in await thread_texts(local, root)) == 1
