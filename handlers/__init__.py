@@ -29,11 +29,11 @@ def register_all(router: Router) -> None:
 
 def register_all_jobs(scheduler: Scheduler) -> None:
     """Each domain module with periodic work adds its jobs (`register_jobs(scheduler)`)."""
-    from handlers import billing, compliance, runbooks
+    from handlers import billing, compliance, partners, runbooks
     from handlers.digests import subscriptions as digest_subscriptions
     from handlers.incidents import jobs as incident_jobs
 
-    for module in (digest_subscriptions, incident_jobs, runbooks, billing, compliance):
+    for module in (digest_subscriptions, incident_jobs, runbooks, billing, compliance, partners):
         module.register_jobs(scheduler)
 
 

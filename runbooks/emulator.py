@@ -505,8 +505,21 @@ class FakeKubeServer:
         if method == "GET":
             return web.json_response(current)
         if method == "DELETE":
+            pre = (body or {}).get("preconditions") or {}
+            meta = current["metadata"]
+            for field_name in ("uid", "resourceVersion"):
+                if pre.get(field_name) and pre[field_name] != meta.get(field_name):
+                    return _status(
+                        409,
+                        "Conflict",
+                        f"Precondition failed: {field_name} in precondition: {pre[field_name]}, "
+                        f"{field_name} in object meta: {meta.get(field_name)}",
+                    )
             if not dry:
                 del c.objects[key]
+                if kind == "Namespace":  # the namespace controller deletes what it contained
+                    for obj_key in [k for k in c.objects if k[2] == name and k[1] != plural]:
+                        del c.objects[obj_key]
             return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success"})
         if method in ("PATCH", "PUT"):
             if method == "PUT":

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.router import Router
+    from bot.scheduler import Scheduler
 
 
 def register(router: Router) -> None:
@@ -13,6 +14,13 @@ def register(router: Router) -> None:
     from handlers.partners import commands
 
     commands.register(router)
+
+
+def register_jobs(scheduler: Scheduler) -> None:
+    """Sandbox requests settled, expiry reminders, expired sandboxes deleted (every 5 min)."""
+    from handlers.partners import sandbox
+
+    sandbox.register_jobs(scheduler)
 
 
 def attach(app: Any) -> None:

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from bot.i18n import N_
 from bot.messages import Message
-from bot.router import UsageError
+from bot.router import Opt, UsageError
 from handlers.partners import flow
+from handlers.partners import sandbox as sandboxes
 from policies.engine import is_member
 from storage import partners as repo
 from storage.models.partners import Intake
@@ -54,6 +55,20 @@ def register(router: Router) -> None:
         publish,
         help=N_("Publish an approved offer"),
         usage="publish <id>",
+        min_args=1,
+        max_args=1,
+    )
+    g.sub(
+        "sandbox",
+        sandbox,
+        help=N_("Request a Kubernetes sandbox for an approved offer, or show it"),
+        usage="sandbox <id> [--days N] [--status]",
+        options=[
+            Opt(
+                "days", type=int, help=N_("days until it is deleted (1-30, default 7)"), metavar="N"
+            ),
+            Opt("status", flag=True, help=N_("show the sandbox state and expiry")),
+        ],
         min_args=1,
         max_args=1,
     )
@@ -164,6 +179,14 @@ def publish(ctx: Context, args: Args) -> Message | None:
             url=public_url(ctx, row.slug),
         )
     )
+
+
+def sandbox(ctx: Context, args: Args) -> Message | None:
+    """Request a sandbox namespace (approval-gated runbook) for an approved offer, or --status."""
+    row = _load(ctx, args.positional[0])
+    if args.opt("status"):
+        return sandboxes.status(ctx, row)
+    return sandboxes.request(ctx, row, days=args.opt("days"))
 
 
 def may_review(ctx: Context, row: Intake) -> str | None:

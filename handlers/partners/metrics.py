@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from handlers.incidents.metrics import _histogram
 from storage import partners as repo
+from storage import sandboxes
 from storage.db import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ CYCLE_BUCKETS = (3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
 
 
 class PartnerCollector(Collector):
-    """Offers by state, intake cycle time, checklist coverage, Trust Center completion."""
+    """Offers by state, intake cycle time, checklist coverage, Trust Center completion,
+    sandboxes active and by status."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -33,6 +35,7 @@ class PartnerCollector(Collector):
                 rows = [
                     (r.state, r.started_at, r.completed_at, r.coverage) for r in repo.listing(s)
                 ]
+                boxes = sandboxes.count_by_status(s)
         except Exception:
             log.warning("partner metrics unavailable", exc_info=True)
             return
@@ -68,6 +71,17 @@ class PartnerCollector(Collector):
             [], sum(1 for c in published if (c or 0) >= 1.0) / len(published) if published else 0.0
         )
         yield complete
+        active = GaugeMetricFamily(
+            "copilot_partner_sandboxes_active", "Partner sandbox namespaces that exist now"
+        )
+        active.add_metric([], boxes.get("active", 0) + boxes.get("expired", 0))
+        yield active
+        by_status = GaugeMetricFamily(
+            "copilot_partner_sandboxes", "Partner sandboxes by status", labels=["status"]
+        )
+        for status, n in sorted(boxes.items()):
+            by_status.add_metric([status], n)
+        yield by_status
 
 
 def install(app: Any) -> None:

@@ -26,6 +26,12 @@ KINDS: dict[str, StepKind] = {
         StepKind("drain", kubernetes.drain, ("node",), True),
         StepKind("create_objects", kubernetes.create_objects, ("objects",), True),
         StepKind(
+            "delete_namespace",
+            kubernetes.delete_namespace,
+            ("namespace", "require_labels"),
+            True,
+        ),
+        StepKind(
             "label_workload",
             kubernetes.label_workload,
             ("namespace", "kind", "name", "key", "value"),

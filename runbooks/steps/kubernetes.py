@@ -5,6 +5,7 @@ the read resourceVersion so a concurrent edit fails with 409 instead of being ov
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.clients.kubernetes import KubeClient, KubeError
@@ -423,3 +424,86 @@ def label_workload(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
         changes,
         {"resourceVersion": applied.get("metadata", {}).get("resourceVersion")},
     )
+
+
+DELETE_NS = (
+    N_("Dry run: delete namespace {ns} and everything in it"),
+    N_("Deleted namespace {ns}"),
+)
+
+
+def _expiry_passed(ctx: StepContext, ns: str, annotations: Mapping[str, Any], key: str) -> None:
+    """Refuse unless the namespace's own expiry annotation (ISO 8601, UTC) has passed."""
+    raw = str(annotations.get(key) or "")
+    try:
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise StepFailed(
+            ctx.t(
+                "Refusing to delete namespace {ns}: it has no valid {key} annotation.",
+                ns=ns,
+                key=key,
+            )
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    if ctx.now() < at:
+        raise StepFailed(
+            ctx.t(
+                "Refusing to delete namespace {ns}: it expires at {at}.",
+                ns=ns,
+                at=at.strftime("%Y-%m-%d %H:%M UTC"),
+            )
+        )
+
+
+def delete_namespace(ctx: StepContext, args: Mapping[str, Any]) -> StepResult:
+    """Delete a namespace, only if it carries every label of `require_labels` (and, with
+    `expiry_annotation`, only once the time in that annotation has passed). The delete is
+    guarded by the namespace's uid and resourceVersion, so a namespace re-created or relabeled
+    after the check is not deleted. A namespace that is already gone counts as done."""
+    kube = ctx.require_kube()
+    ns = str(args["namespace"])
+    required = {str(k): str(v) for k, v in dict(args.get("require_labels") or {}).items()}
+    if not required:
+        raise StepFailed(ctx.t("delete_namespace needs require_labels (it never deletes blindly)"))
+    target = f"namespace {ns}"
+    try:
+        before = kube.raw(kube.core.read_namespace, ns)
+    except KubeError as exc:
+        if exc.kind == "not_found":
+            return StepResult(
+                True, ctx.t("Namespace {ns} is already gone", ns=ns), [], {"deleted": False}
+            )
+        raise _fail(exc, ctx, target) from exc
+    meta = before.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    wrong = sorted(k for k, v in required.items() if labels.get(k) != v)
+    if wrong:
+        raise StepFailed(
+            ctx.t(
+                "Refusing to delete namespace {ns}: it is not labeled {labels}.",
+                ns=ns,
+                labels=", ".join(f"{k}={required[k]}" for k in wrong),
+            )
+        )
+    if args.get("expiry_annotation"):
+        _expiry_passed(ctx, ns, meta.get("annotations") or {}, str(args["expiry_annotation"]))
+    if (before.get("status") or {}).get("phase") == "Terminating":
+        return StepResult(
+            True, ctx.t("Namespace {ns} is already being deleted", ns=ns), [], {"deleted": False}
+        )
+    body = {
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "preconditions": {"uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")},
+    }
+    changes = [Change(target, "state", "active", "deleted")]
+    try:
+        kube.raw(kube.core.delete_namespace, ns, body=body, dry_run="All", _headers=JSON_HEADERS)
+        if ctx.dry_run:
+            return StepResult(True, ctx.t(DELETE_NS[0], ns=ns), changes)
+        kube.raw(kube.core.delete_namespace, ns, body=body, _headers=JSON_HEADERS)
+    except KubeError as exc:
+        raise _fail(exc, ctx, target) from exc
+    return StepResult(True, ctx.t(DELETE_NS[1], ns=ns), changes, {"deleted": True})

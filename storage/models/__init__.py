@@ -12,6 +12,7 @@ from storage.models import (
     incidents,
     partners,
     runbooks,
+    sandboxes,
     scheduler,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "incidents",
     "partners",
     "runbooks",
+    "sandboxes",
     "scheduler",
 ]

@@ -61,7 +61,14 @@ def test_every_request_is_in_the_openapi_contract(kube: KubeClient, cluster: Fak
                 ]
             },
         ),
+        (
+            "delete_namespace",
+            {"namespace": "p-x", "require_labels": {"copilot.example/sandbox": "true"}},
+        ),
     ]:
+        if kind == "delete_namespace":  # only a labeled sandbox namespace may be deleted
+            ns = cluster.get("/api/v1", "namespaces", "", "p-x")
+            ns["metadata"]["labels"] = {"copilot.example/sandbox": "true"}
         KINDS[kind].run(ctx, args)
     paths = _spec_paths()
     seen = set()
@@ -82,3 +89,5 @@ def test_every_request_is_in_the_openapi_contract(kube: KubeClient, cluster: Fak
     assert ("POST", "/api/v1/namespaces/{namespace}/pods/{name}/eviction") in seen
     assert ("GET", "/api/v1/pods") in seen
     assert ("POST", "/api/v1/namespaces/{namespace}/resourcequotas") in seen
+    assert ("GET", "/api/v1/namespaces/{name}") in seen
+    assert ("DELETE", "/api/v1/namespaces/{name}") in seen

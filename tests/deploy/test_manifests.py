@@ -39,13 +39,10 @@ EXPECTED_GRANTS = {
     ("", "configmaps", "patch"),
     ("", "nodes", "patch"),
     ("", "pods/eviction", "create"),
-    *{
-        ("", r, v)
-        for r in ("namespaces", "resourcequotas", "limitranges")
-        for v in ("create", "delete")
-    },
+    *{("", r, "create") for r in ("namespaces", "resourcequotas", "limitranges")},
     ("networking.k8s.io", "networkpolicies", "create"),
-    ("networking.k8s.io", "networkpolicies", "delete"),
+    ("", "namespaces", "get"),
+    ("", "namespaces", "delete"),
 }
 
 
@@ -224,6 +221,44 @@ def test_cluster_role_grants_exactly_what_the_runbooks_need() -> None:
     }
     assert grants == EXPECTED_GRANTS
     assert not by_kind("Role"), "every grant lives in the one reviewed ClusterRole"
+
+
+def _role_grants() -> set[tuple[str, str, str]]:
+    return {
+        (g, r, v)
+        for rule in one("ClusterRole")["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+
+
+def test_namespace_object_grants_follow_the_catalog() -> None:
+    """Creating and deleting namespaces, quotas, limits and network policies is granted exactly
+    as far as the catalog's create_objects and delete_namespace steps use it."""
+    from runbooks.catalog import load_catalog
+    from runbooks.steps.kubernetes import CREATABLE
+
+    plural = {
+        "Namespace": "namespaces",
+        "ResourceQuota": "resourcequotas",
+        "LimitRange": "limitranges",
+        "NetworkPolicy": "networkpolicies",
+        "ConfigMap": "configmaps",
+    }
+    needed: set[tuple[str, str, str]] = set()
+    for rb in load_catalog().values():
+        for _, step in rb.all_steps():
+            if step.kind == "create_objects":
+                for obj in step.args["objects"]:
+                    group = "networking.k8s.io" if CREATABLE[obj["kind"]][1] == "networking" else ""
+                    needed.add((group, plural[obj["kind"]], "create"))
+            elif step.kind == "delete_namespace":
+                needed |= {("", "namespaces", "get"), ("", "namespaces", "delete")}
+    assert ("", "namespaces", "delete") in needed, "the sandbox cleanup runbook is in the catalog"
+    kinds = {"namespaces", "resourcequotas", "limitranges", "networkpolicies"}
+    granted = {g for g in _role_grants() if g[1] in kinds and g[2] not in ("list", "watch")}
+    assert granted == needed
 
 
 def test_binding_ties_the_role_to_the_bots_service_account() -> None:

@@ -195,3 +195,87 @@ def test_partner_sandbox_creates_labeled_objects_once(
     again = KINDS["create_objects"].run(StepContext(kube=kube), args)
     assert again.output["created"] == []
     assert {c.after for c in again.changes} == {"unchanged"}
+
+
+SANDBOX = {"copilot.example/sandbox": "true", "copilot.example/partner": "acme"}
+EXPIRES = "copilot.example/expires-at"
+
+
+def _sandbox_ns(cluster: FakeCluster, name: str, labels: dict, expires: str | None) -> None:
+    meta: dict = {"name": name, "labels": dict(labels)}
+    if expires is not None:
+        meta["annotations"] = {EXPIRES: expires}
+    cluster.add("/api/v1", "namespaces", {"metadata": meta})
+    cluster.add(
+        "/api/v1",
+        "resourcequotas",
+        {"metadata": {"name": "sandbox-quota", "namespace": name}, "spec": {"hard": {}}},
+    )
+
+
+def _delete(kube: KubeClient, ns: str, *, dry_run: bool = False, expiry: bool = True) -> object:
+    from datetime import UTC, datetime
+
+    ctx = StepContext(kube=kube, dry_run=dry_run, now=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    args: dict = {"namespace": ns, "require_labels": SANDBOX}
+    if expiry:
+        args["expiry_annotation"] = EXPIRES
+    return KINDS["delete_namespace"].run(ctx, args)
+
+
+def test_delete_namespace_dry_run_then_delete_with_preconditions(
+    kube: KubeClient, cluster: FakeCluster
+) -> None:
+    _sandbox_ns(cluster, "partner-acme", SANDBOX, "2026-11-30T00:00:00Z")
+    dry = _delete(kube, "partner-acme", dry_run=True)
+    assert [c.render() for c in dry.changes] == ["namespace partner-acme: state active → deleted"]
+    assert cluster.get("/api/v1", "namespaces", "", "partner-acme")
+    done = _delete(kube, "partner-acme")
+    assert done.output == {"deleted": True}
+    assert cluster.list("/api/v1", "namespaces") == []
+    assert cluster.list("/api/v1", "resourcequotas", "partner-acme") == []  # contents go too
+    deletes = [r for r in cluster.requests if r.method == "DELETE"]
+    assert [d.query for d in deletes] == [{"dryRun": "All"}, {"dryRun": "All"}, {}]
+    assert set(deletes[2].body["preconditions"]) == {"uid", "resourceVersion"}
+    again = _delete(kube, "partner-acme")  # already gone: done, nothing sent
+    assert again.output == {"deleted": False} and "already gone" in again.summary
+    assert len([r for r in cluster.requests if r.method == "DELETE"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "expires", "message"),
+    [
+        ({"copilot.example/partner": "acme"}, "2026-11-30T00:00:00Z", "is not labeled"),
+        ({**SANDBOX, "copilot.example/partner": "other"}, "2026-11-30T00:00:00Z", "not labeled"),
+        (SANDBOX, "2026-12-02T00:00:00Z", "it expires at 2026-12-02 00:00 UTC"),
+        (SANDBOX, None, "has no valid copilot.example/expires-at annotation"),
+        (SANDBOX, "", "has no valid copilot.example/expires-at annotation"),
+    ],
+)
+def test_delete_namespace_refuses_unlabeled_or_unexpired(
+    kube: KubeClient, cluster: FakeCluster, labels: dict, expires: str | None, message: str
+) -> None:
+    _sandbox_ns(cluster, "partner-acme", labels, expires)
+    with pytest.raises(StepFailed, match=message):
+        _delete(kube, "partner-acme")
+    assert cluster.get("/api/v1", "namespaces", "", "partner-acme")
+    assert not [r for r in cluster.requests if r.method == "DELETE"]
+
+
+def test_delete_namespace_needs_labels_and_notices_a_replaced_namespace(
+    kube: KubeClient, cluster: FakeCluster
+) -> None:
+    _sandbox_ns(cluster, "partner-acme", SANDBOX, None)
+    with pytest.raises(StepFailed, match="needs require_labels"):
+        KINDS["delete_namespace"].run(
+            StepContext(kube=kube), {"namespace": "partner-acme", "require_labels": {}}
+        )
+    # the namespace changes between the check and the delete: the precondition fails (409)
+    cluster.after(
+        "GET",
+        "/namespaces/partner-acme",
+        lambda c: c.touch("/api/v1", "namespaces", "", "partner-acme"),
+    )
+    with pytest.raises(StepFailed, match="409 Conflict"):
+        _delete(kube, "partner-acme", expiry=False)
+    assert cluster.get("/api/v1", "namespaces", "", "partner-acme")
