@@ -180,6 +180,14 @@ def check(values: Mapping[str, str], value: str, t: Translate) -> dict[str, str]
     return parse(page_questions(flow.questions(), parsed[1]), values, t)[1]
 
 
+def _external(ctx: Context, user_id: str) -> bool:
+    """Dialog submissions do not say whether the user is remote; the user API does."""
+    try:
+        return bool(ctx.chat.user(user_id).is_external)
+    except (ChatError, KeyError):
+        return False
+
+
 # -- handlers --------------------------------------------------------------------------------
 def open_form(ctx: Context, value: str) -> Message | None:
     """The "Fill in a form" button: open the questionnaire (this page) as a form."""
@@ -245,6 +253,7 @@ def on_submit(ctx: Context, value: str) -> Message | None:
             ctx.reply(Message.plain(t("The intake changed meanwhile; try again.")), ephemeral=True)
             return None
         actor = ctx.event.actor
+        external = actor.is_external or _external(ctx, actor.id)
         for q in changed:
             repo.add_answer(
                 s,
@@ -254,7 +263,7 @@ def on_submit(ctx: Context, value: str) -> Message | None:
                 raw=str(ctx.event.form.get(q.key) or "")[:4000],
                 user_id=actor.id,
                 user_name=actor.label,
-                is_external=actor.is_external,
+                is_external=external,
                 now=ctx.now(),
             )
         ctx.audit(
