@@ -9,6 +9,7 @@ Handlers are plain synchronous functions (they run in a worker thread):
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import shlex
 from collections.abc import Callable
@@ -26,6 +27,7 @@ ActionHandler = Callable[["Context", str], "Message | None"]
 MessageHandler = Callable[["Context"], "Message | None"]
 ThreadMatcher = Callable[["Context"], bool]
 
+log = logging.getLogger(__name__)
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'"})
 _APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
 _APOS_MARK = "\ue000"
@@ -158,7 +160,11 @@ class Router:
         if check is None:
             return {}
         tr = translator(normalize_locale(event.actor.locale) or "en")
-        return check(event.form, event.action_value or "", tr.t)
+        try:
+            return check(event.form, event.action_value or "", tr.t)
+        except Exception:  # a broken check must not lose the submission: the handler checks too
+            log.exception("form check failed", extra={"form": event.action_id})
+            return {}
 
     def webhook(self, name: str, handler: ActionHandler) -> None:
         """Handle WEBHOOK events named `name` (value: the request body, already validated)."""

@@ -60,14 +60,15 @@ def form_button(t: Translate, intake_id: int, page: int = 0) -> Button:
 
 
 # -- pages and values ------------------------------------------------------------------------
-def pages(questions: tuple[Question, ...], per_page: int = FIELDS_PER_PAGE) -> int:
-    return max(1, math.ceil(len(questions) / per_page))
+def pages(questions: tuple[Question, ...], per_page: int | None = None) -> int:
+    return max(1, math.ceil(len(questions) / (per_page or FIELDS_PER_PAGE)))
 
 
 def page_questions(
-    questions: tuple[Question, ...], page: int, per_page: int = FIELDS_PER_PAGE
+    questions: tuple[Question, ...], page: int, per_page: int | None = None
 ) -> tuple[Question, ...]:
-    return questions[page * per_page : (page + 1) * per_page]
+    size = per_page or FIELDS_PER_PAGE
+    return questions[page * size : (page + 1) * size]
 
 
 def _value(intake_id: int, page: int) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
+from handlers.partners import form as partner_form
 from storage.db import unit_of_work
 from storage.models.partners import IntakeAnswer
 from tests.handlers.partners.test_partners_e2e import CH, bot_messages, click, intakes, start
@@ -83,3 +85,52 @@ async def test_local_form_path(local: Any) -> None:
         for m in await bot_messages(client, user="dave")
         if m["id"] == forms[0]["id"] and m["message"]
     ]
+
+
+async def _submit(client: Any, user: str, message: dict[str, Any], values: dict[str, str]) -> Any:
+    form = message["message"]["form"]
+    body = {
+        "user": user,
+        "form_id": form["form_id"],
+        "state": form["state"],
+        "values": {f["name"]: values.get(f["name"], "") for f in form["fields"]},
+        "message_id": message["id"],
+    }
+    r = await client.post("/api/local/form", json=body)
+    assert r.status == 200
+    return await r.json()
+
+
+async def test_local_form_in_pages(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A questionnaire longer than a form holds: page 1, then a button for page 2."""
+    monkeypatch.setattr(partner_form, "FIELDS_PER_PAGE", 12)
+    app, client, _ = local
+    row, thread = await start(app, client, "Acme Pages")
+    await click(app, client, "dave", CH, "partner:form", f"{row.id}:0")
+    first = [m for m in await bot_messages(client, user="dave") if (m["message"] or {}).get("form")]
+    assert len(first[0]["message"]["form"]["fields"]) == 12
+    assert "1/2" in first[0]["message"]["form"]["title"]
+    assert (await _submit(client, "dave", first[0], VALUES))["ok"]
+    await app.idle()
+    assert intakes(app)[0].state == "collecting"
+    nxt = [
+        m
+        for m in await bot_messages(client, user="dave")
+        if m["thread"] == thread and "partner:form" in json.dumps(m["message"])
+    ]
+    assert len(nxt) == 1 and f'"{row.id}:1"' in json.dumps(nxt[0]["message"])
+    await click(app, client, "dave", CH, "partner:form", f"{row.id}:1")
+    second = [
+        m
+        for m in await bot_messages(client, user="dave")
+        if (m["message"] or {}).get("form") and m["id"] != first[0]["id"]
+    ]
+    fields = second[0]["message"]["form"]["fields"]
+    assert len(fields) == 8 and fields[0]["name"] == "security_contact"
+    assert (await _submit(client, "dave", second[0], VALUES))["ok"]
+    await app.idle()
+    assert intakes(app)[0].state == "checklist"
+    with unit_of_work(app.engine) as s:
+        recorded = {r.question for r in s.exec(select(IntakeAnswer)).all()}
+    # the offer's name changed on the form ("Acme Pages" → "Acme Form"): recorded too
+    assert recorded == set(VALUES) - {"personal_data_countries", "certification_evidence"}
