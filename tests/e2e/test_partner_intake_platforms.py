@@ -17,6 +17,7 @@ from bot.app import CopilotApp
 from storage.db import unit_of_work
 from storage.models.partners import Intake, IntakeAnswer
 from tests.fakes import slack_requests
+from tests.fakes._server import wait_until
 from tests.fakes.mattermost_outgoing import click as mm_click
 from tests.fakes.mattermost_outgoing import run_command, submit_dialog
 from tests.fakes.slack_api import TEAM_ID, FakeSlack
@@ -248,3 +249,62 @@ async def test_mattermost_dialog_path_shared_channel(world: MMWorld, db_url: str
         thread = json.dumps(fake.channel_posts(shared))
         assert "filled in the form: 19 answers recorded" in thread
         assert "went to review" in thread
+
+
+async def test_slack_socket_mode_form_errors_in_the_ack(slack: FakeSlack, db_url: str) -> None:
+    """Over Socket Mode the field errors travel in the envelope's ack payload."""
+    settings = base_settings(slack, db_url, slack_app_token=slack.app_token)
+    async with running(settings, slack) as bot:
+        await slack.on_loop(slack.wait_socket())
+
+        async def envelope(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+            eid = await slack.on_loop(slack.send_envelope(kind, payload))
+            ack = await slack.on_loop(slack.wait_ack(eid))
+            await bot.app.idle()
+            return dict(ack)
+
+        command = slack_requests.slash_command_form(
+            command="/partner",
+            text="intake Acme Socket",
+            user_id=ALICE,
+            channel_id=SHARED,
+            team_id=TEAM_ID,
+            enterprise_id="",
+            response_url=slack.response_url(),
+            trigger_id="800.alice.cmd",
+        )
+        await envelope("slash_commands", command)
+        await wait_until(lambda: bool(slack.messages(SHARED)), within=10)
+        await bot.app.idle()
+        root = slack.messages(SHARED)[0]
+        button = find_button(root, "partner:form")
+        click = slack_requests.block_actions_payload(
+            button["action_id"],
+            button["value"],
+            user=DAVE,
+            channel=SHARED,
+            message_ts=root["ts"],
+            trigger_id="800.dave.click",
+        )
+        click["user"].update({"username": "dave", "name": "dave", "team_id": PARTNER_TEAM})
+        click["team"]["id"] = TEAM_ID
+        await envelope("interactive", click)
+        await wait_until(lambda: bool(slack.views), within=10)
+        view = slack.views[0]["view"]
+        bad = slack_requests.view_submission_for(
+            view,
+            {**FORM_ANSWERS, "docs_url": "docs.acme"},
+            user=DAVE,
+            username="dave",
+            user_team=PARTNER_TEAM,
+            team=TEAM_ID,
+        )
+        ack = await envelope("interactive", bad)
+        assert ack["payload"]["response_action"] == "errors"
+        assert set(ack["payload"]["errors"]) == {"docs_url"}
+        good = slack_requests.view_submission_for(
+            view, FORM_ANSWERS, user=DAVE, username="dave", user_team=PARTNER_TEAM, team=TEAM_ID
+        )
+        ack = await envelope("interactive", good)
+        assert not ack.get("payload")
+        await wait_until(lambda: intakes(bot.app)[0].state == "review", within=10)
