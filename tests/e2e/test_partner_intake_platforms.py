@@ -149,6 +149,46 @@ async def test_slack_form_path_external_user(slack: FakeSlack, db_url: str) -> N
         assert "ready for review" in json.dumps(slack.messages(SHARED))
 
 
+async def test_slack_expired_trigger_and_inactive_intake(slack: FakeSlack, db_url: str) -> None:
+    """views.open refused (the trigger expired): the clicker is told to answer in the thread;
+    after a cancel the button says the intake is no longer active."""
+    async with running(slack_settings(slack, db_url), slack) as bot:
+        await bot.command("/partner", "intake Acme Late", channel_id=SHARED)
+        root = slack.messages(SHARED)[0]
+        slack.error("views.open", "expired_trigger_id")
+        url = slack.response_url()
+        click = slack_requests.block_actions_payload(
+            "partner:form",
+            find_button(root, "partner:form")["value"],
+            user=ALICE,
+            channel=SHARED,
+            message_ts=root["ts"],
+            response_url=url,
+            trigger_id="900.alice.click",
+        )
+        click["user"]["team_id"] = TEAM_ID
+        click["team"]["id"] = TEAM_ID
+        await slack_post(bot, click)
+        await bot.app.idle()
+        assert slack.views == [] and len(slack.calls("views.open")) == 1
+        assert "answer in the thread" in json.dumps(slack.response_posts(url))
+
+        msg = slack.user_message(SHARED, ALICE, "cancel", thread_ts=root["ts"])
+        cancel = slack_requests.thread_message_event(
+            "cancel", thread_ts=root["ts"], user=ALICE, channel=SHARED, ts=msg["ts"]
+        )
+        cancel["team_id"] = TEAM_ID
+        await bot.post(*slack_requests.event(cancel))
+        await bot.app.idle()
+        assert intakes(bot.app)[0].state == "cancelled"
+        url = slack.response_url()
+        click.update(response_url=url, trigger_id="901.alice.click")
+        await slack_post(bot, click)
+        await bot.app.idle()
+        assert len(slack.calls("views.open")) == 1
+        assert "no longer active" in json.dumps(slack.response_posts(url))
+
+
 async def test_slack_thread_path_whole_intake(slack: FakeSlack, db_url: str) -> None:
     async with running(slack_settings(slack, db_url), slack) as bot:
         await bot.command("/partner", "intake Acme Data", channel_id=SHARED)
