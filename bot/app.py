@@ -123,6 +123,7 @@ class CopilotApp:
         self.adapters[adapter.platform] = adapter
         self.runtime.apis[adapter.platform] = adapter.api
         adapter.sink = self.submit  # type: ignore[attr-defined]
+        adapter.form_check = self.router.check_form  # type: ignore[attr-defined]
 
     def add_routes(self, routes: list[web.RouteDef]) -> None:
         """HTTP routes a handler module serves (e.g. a webhook receiver); call before serving."""

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from bot import outbox
 from bot.events import ChannelRef, Event, EventKind, Platform
+from bot.forms import Form, FormState
 from bot.i18n import Translator
 from bot.messages import Message, mention
 from storage.db import unit_of_work
@@ -193,6 +194,24 @@ class Context:
                 target_key=key,
                 platform=Platform(row.platform),
             )
+
+    def open_form(self, form: Form) -> bool:
+        """Open a form for the person behind this event (a modal, a dialog, a form in the page).
+
+        Needs the event's trigger (a click or a command): False when there is none. The call is
+        synchronous (platform triggers expire within seconds); a ChatError means it failed.
+        """
+        ev = self.event
+        if not ev.trigger_id:
+            return False
+        thread = ev.thread_id
+        if ev.kind in (EventKind.MENTION, EventKind.MESSAGE):
+            thread = ev.thread_id or ev.message_id
+        state = FormState(
+            channel_id=ev.channel.id, thread_id=thread, locale=self.locale, value=form.value
+        )
+        self.chat.open_form(ev.trigger_id, form, state, ev.actor.id)
+        return True
 
     def update_clicked(self, message: Message) -> str | None:
         """Replace the message whose button was clicked."""

@@ -9,6 +9,7 @@ Handlers are plain synchronous functions (they run in a worker thread):
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import shlex
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.context import Context
+    from bot.events import Event
+    from bot.forms import FormCheck
     from bot.messages import Message
 
 CommandHandler = Callable[["Context", "Args"], "Message | None"]
@@ -24,6 +27,7 @@ ActionHandler = Callable[["Context", str], "Message | None"]
 MessageHandler = Callable[["Context"], "Message | None"]
 ThreadMatcher = Callable[["Context"], bool]
 
+log = logging.getLogger(__name__)
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'"})
 _APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
 _APOS_MARK = "\ue000"
@@ -123,6 +127,7 @@ class Router:
         self.mention_handler: MessageHandler | None = None
         self.thread_handlers: list[tuple[ThreadMatcher, MessageHandler]] = []
         self.submissions: dict[str, ActionHandler] = {}
+        self.form_checks: dict[str, FormCheck] = {}
         self.webhooks: dict[str, ActionHandler] = {}
 
     def command(self, name: str, *, help: str) -> CommandGroup:
@@ -138,6 +143,28 @@ class Router:
 
     def submission(self, form_id: str, handler: ActionHandler) -> None:
         self.submissions[form_id] = handler
+
+    def form(self, form_id: str, handler: ActionHandler, check: FormCheck | None = None) -> None:
+        """Handle submissions of the form `form_id` (value: the form's value; the fields are in
+        `ctx.event.form`). `check` runs before the submission is accepted (field errors)."""
+        self.submissions[form_id] = handler
+        if check is not None:
+            self.form_checks[form_id] = check
+
+    def check_form(self, event: Event) -> dict[str, str]:
+        """Field errors of a submission (empty: accept it). Runs in the platform's HTTP
+        request, in the language the form was shown in; it must be quick and pure."""
+        from bot.i18n import normalize_locale, translator
+
+        check = self.form_checks.get(event.action_id or "")
+        if check is None:
+            return {}
+        tr = translator(normalize_locale(event.actor.locale) or "en")
+        try:
+            return check(event.form, event.action_value or "", tr.t)
+        except Exception:  # a broken check must not lose the submission: the handler checks too
+            log.exception("form check failed", extra={"form": event.action_id})
+            return {}
 
     def webhook(self, name: str, handler: ActionHandler) -> None:
         """Handle WEBHOOK events named `name` (value: the request body, already validated)."""

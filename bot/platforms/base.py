@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.events import Actor, ChannelRef, Event, Platform
+from bot.forms import Form, FormState
 from bot.messages import Message
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class ChatApi(Protocol):
     def user(self, user_id: str) -> Actor: ...
     def group_members(self, group: str) -> set[str]: ...
     def permalink(self, channel_id: str, ts: str) -> str | None: ...
+    def open_form(self, trigger_id: str, form: Form, state: FormState, user_id: str) -> None: ...
 
 
 class PlatformAdapter(Protocol):

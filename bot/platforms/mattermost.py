@@ -24,10 +24,13 @@ from mattermostdriver import Driver
 from mattermostdriver import exceptions as mm_exc
 
 from bot.events import Actor, ChannelRef, Event, Platform
+from bot.forms import Form, FormState
 from bot.messages import Message
 from bot.platforms import mattermost_inbound as inbound
 from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
 from bot.platforms.markdown import LINK
+from bot.platforms.mattermost_forms import error_response as dialog_errors
+from bot.platforms.mattermost_forms import render_dialog, sign_state, verify_state
 from bot.platforms.mattermost_render import render, verify_context
 from bot.platforms.mattermost_ws import ClientTLSWebsocket
 
@@ -71,10 +74,20 @@ def driver_options(url: str, token: str) -> dict[str, Any]:
 class MattermostApi:
     """ChatApi over the REST API (synchronous, for handler threads)."""
 
-    def __init__(self, driver: Driver, base_url: str, team_name: str | None) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        base_url: str,
+        team_name: str | None,
+        *,
+        dialog_url: str = "",
+        secret: str = "",
+    ) -> None:
         self.driver = driver
         self.base_url = base_url
         self.team_name = team_name
+        self.dialog_url = dialog_url
+        self.secret = secret
         self._team: dict[str, Any] | None = None
         self._users: TTLCache[str, Actor] = TTLCache(4096, 3600)
 
@@ -202,6 +215,17 @@ class MattermostApi:
             )
         return {m["user_id"] for m in members}
 
+    def open_form(self, trigger_id: str, form: Form, state: FormState, user_id: str) -> None:
+        """POST /actions/dialogs/open: the form as an interactive dialog; its submission comes
+        to `/mattermost/actions` with the signed state."""
+        body = render_dialog(
+            form,
+            url=self.dialog_url,
+            state=sign_state(self.secret, form.form_id, state, user_id),
+            trigger_id=trigger_id,
+        )
+        self._do(self.driver.integration_actions.open_dialog, options=body)
+
     def permalink(self, channel_id: str, ts: str) -> str | None:
         team = self._team["name"] if self._team else (self.team_name or "_redirect")
         return f"{self.base_url}/{team}/pl/{ts}"
@@ -219,11 +243,18 @@ class MattermostAdapter:
         # a personal access token needs no login round trip; without this every REST call
         # goes out unauthenticated (Driver only sets it in login())
         self.driver.client.token = token
-        self.api = MattermostApi(self.driver, url, settings.mattermost_team)
         self.secret = settings.copilot_action_secret or token
         public = settings.copilot_public_url or f"http://127.0.0.1:{settings.copilot_http_port}"
         self.action_url = public + "/mattermost/actions"
+        self.api = MattermostApi(
+            self.driver,
+            url,
+            settings.mattermost_team,
+            dialog_url=self.action_url,
+            secret=self.secret,
+        )
         self.sink: Callable[[Event], Awaitable[bool]] | None = None
+        self.form_check: Callable[[Event], dict[str, str]] | None = None
         self.bot_user: dict[str, Any] = {}
         self._ws: ClientTLSWebsocket | None = None
         self._ws_task: asyncio.Task[None] | None = None
@@ -308,18 +339,7 @@ class MattermostAdapter:
             return web.json_response({"error": "malformed body"}, status=400)
         channel_id = str(body.get("channel_id", ""))
         if body.get("type") == "dialog_submission":
-            state = str(body.get("state", ""))
-            meta, _, sig = state.rpartition("|sig=")
-            if not meta or not verify_context(
-                self.secret, {"action_id": "dialog", "value": meta, "sig": sig}, channel_id
-            ):
-                return web.json_response({"error": "invalid signature"}, status=401)
-            if self.sink is not None and not body.get("cancelled"):
-                event = _parsed(inbound.dialog_event, body, meta)
-                if event is None:
-                    return web.json_response({"error": "malformed body"}, status=400)
-                await self.sink(event)
-            return web.json_response({})
+            return await self._dialog(body, channel_id)
         context = body.get("context")
         if not isinstance(context, dict) or not verify_context(self.secret, context, channel_id):
             return web.json_response({"error": "invalid signature"}, status=401)
@@ -329,6 +349,30 @@ class MattermostAdapter:
         event = _parsed(inbound.action_event, body)
         if event is None:
             return web.json_response({"error": "malformed body"}, status=400)
+        if self.sink is not None:
+            await self.sink(event)
+        return web.json_response({})
+
+    async def _dialog(self, body: dict[str, Any], channel_id: str) -> web.Response:
+        """A dialog submission: verify the signed state, check the fields, record the event.
+        Invalid fields are answered with `{"errors": {...}}` and nothing is recorded."""
+        state = verify_state(
+            self.secret,
+            str(body.get("callback_id", "")),
+            str(body.get("state", "")),
+            str(body.get("user_id", "")),
+            channel_id,
+        )
+        if state is None:
+            return web.json_response({"error": "invalid signature"}, status=401)
+        if body.get("cancelled"):
+            return web.json_response({})
+        event = _parsed(inbound.dialog_event, body, state)
+        if event is None:
+            return web.json_response({"error": "malformed body"}, status=400)
+        errors = self.form_check(event) if self.form_check is not None else {}
+        if errors:
+            return web.json_response(dialog_errors(errors))
         if self.sink is not None:
             await self.sink(event)
         return web.json_response({})

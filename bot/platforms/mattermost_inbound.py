@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
+from bot.forms import FormState
 
 
 def _channel(body: dict[str, Any]) -> ChannelRef:
@@ -57,24 +58,31 @@ def action_event(body: dict[str, Any]) -> Event:
     )
 
 
-def dialog_event(body: dict[str, Any], meta: str) -> Event:
-    """An interactive dialog submission; `meta` is the verified state (channel|thread)."""
+def dialog_event(body: dict[str, Any], state: FormState) -> Event:
+    """An interactive dialog submission; `state` is its verified FormState."""
     submission = body.get("submission") or {}
-    channel_id, _, thread = meta.partition("|")
     return Event(
         kind=EventKind.SUBMISSION,
         platform=Platform.MATTERMOST,
         event_id=f"dlg:{body.get('callback_id', '')}:{uuid.uuid4().hex}",
         channel=ChannelRef(
-            platform=Platform.MATTERMOST, id=channel_id, team=str(body.get("team_id", ""))
+            platform=Platform.MATTERMOST, id=state.channel_id, team=str(body.get("team_id", ""))
         ),
-        actor=Actor(id=str(body.get("user_id", ""))),
-        thread_id=thread or None,
+        actor=Actor(id=str(body.get("user_id", "")), locale=state.locale or None),
+        thread_id=state.thread_id,
         action_id=str(body.get("callback_id", "")),
-        action_value=meta,
-        form={str(k): "" if v is None else str(v) for k, v in submission.items()},
+        action_value=state.value,
+        form={str(k): _value(v) for k, v in submission.items()},
         received_at=time.time(),
     )
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):  # a `bool` element
+        return "true" if v else "false"
+    return str(v)
 
 
 def posted_event(frame: dict[str, Any], bot_user_id: str, bot_username: str) -> Event | None:

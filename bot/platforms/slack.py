@@ -31,8 +31,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.events import Actor, ChannelRef, Event, Platform
+from bot.forms import Form, FormState
 from bot.platforms import slack_inbound as inbound
 from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
+from bot.platforms.slack_forms import error_response, render_view
 from bot.platforms.slack_render import render
 
 if TYPE_CHECKING:
@@ -205,6 +207,10 @@ class SlackApi:
         data = self._call("usergroups.users.list", usergroup=group_id)
         return set(data.get("users", []))
 
+    def open_form(self, trigger_id: str, form: Form, state: FormState, user_id: str) -> None:
+        """views.open: the form as a modal (the trigger expires three seconds after the click)."""
+        self._call("views.open", trigger_id=trigger_id, view=render_view(form, state))
+
     def permalink(self, channel_id: str, ts: str) -> str | None:
         try:
             return self._call("chat.getPermalink", channel=channel_id, message_ts=ts).get(
@@ -224,6 +230,7 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
         self.api = SlackApi(WebClient(token=token, base_url=settings.slack_api_url, timeout=10))
         self.sink: Callable[[Event], Awaitable[bool]] | None = None
+        self.form_check: Callable[[Event], dict[str, str]] | None = None
         self._bot_user_id: str | None = None
         self._socket: Any = None
         self._http: aiohttp.ClientSession | None = None
@@ -253,7 +260,12 @@ class SlackAdapter:
 
         @app.view(_ANY)
         async def on_view(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await self._submit(inbound.view_event(body))
+            event = inbound.view_event(body)
+            errors = self.form_check(event) if self.form_check is not None else {}
+            if errors:  # the modal stays open with the errors under the fields; nothing recorded
+                await ack(**error_response(errors))
+                return
+            await self._submit(event)
             await ack()
 
         @app.event("app_mention")

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
+from bot.forms import FormState
 from bot.platforms.slack_render import action_id_in
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
@@ -132,7 +133,11 @@ def message_event(body: dict[str, Any], bot_user_id: str | None = None) -> Event
 
 
 def view_event(body: dict[str, Any]) -> Event:
-    """view_submission: a modal form; values flattened to {field: value}."""
+    """view_submission: a modal form; values flattened to {field: value}.
+
+    The view's private_metadata is the FormState the bot wrote when it opened the modal: the
+    channel and thread it belongs to, the language it was shown in and the form's value.
+    """
     user = body.get("user") or {}
     view = body.get("view") or {}
     values: dict[str, str] = {}
@@ -142,17 +147,23 @@ def view_event(body: dict[str, Any]) -> Event:
             if value is None:
                 value = (field.get("selected_option") or {}).get("value")
             values[action_id or block_id] = "" if value is None else str(value)
-    meta = str(view.get("private_metadata", ""))
-    channel_id, _, thread = meta.partition("|")
+    state = FormState.decode(str(view.get("private_metadata", "")))
+    team = str((body.get("team") or {}).get("id", ""))
     return Event(
         kind=EventKind.SUBMISSION,
         platform=Platform.SLACK,
         event_id="view:" + str(view.get("id", "")) + ":" + str(view.get("hash", "")),
-        channel=_channel(str((body.get("team") or {}).get("id", "")), channel_id),
-        actor=Actor(id=str(user.get("id", "")), name=str(user.get("username", ""))),
-        thread_id=thread or None,
+        channel=_channel(team, state.channel_id),
+        actor=Actor(
+            id=str(user.get("id", "")),
+            name=str(user.get("username", "")),
+            locale=state.locale or None,
+            is_external=bool(user.get("team_id")) and user.get("team_id") != team,
+        ),
+        thread_id=state.thread_id,
         action_id=str(view.get("callback_id", "")),
-        action_value=meta,
+        action_value=state.value,
+        trigger_id=body.get("trigger_id") or None,
         form=values,
         received_at=time.time(),
     )

@@ -10,10 +10,11 @@ if TYPE_CHECKING:
 
 
 def register(router: Router) -> None:
-    """`/partner` commands, review buttons and the intake-thread message handler."""
-    from handlers.partners import commands
+    """`/partner` commands, review buttons, the intake-thread message handler and the form."""
+    from handlers.partners import commands, form
 
     commands.register(router)
+    form.register(router)
 
 
 def register_jobs(scheduler: Scheduler) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot import outbox
 from bot.i18n import N_
 from bot.messages import Actions, Button, ButtonStyle, Confirm, Context, Message, Section, user_text
 from handlers.incidents.service import slugify
@@ -354,6 +355,12 @@ def review_channel(ctx: Ctx, intake: Intake) -> str:
 
 
 # -- starting and answering ------------------------------------------------------------------
+def form_button(t: Any, intake_id: int) -> Button:
+    from handlers.partners.form import form_button as button
+
+    return button(t, intake_id)
+
+
 def start(ctx: Ctx, offer_name: str) -> Intake:
     """Create an intake, post its root message in the channel and the first question in it."""
     t = ctx.t
@@ -362,29 +369,7 @@ def start(ctx: Ctx, offer_name: str) -> Intake:
         answers: dict[str, Any] = {}
         if offer_name:
             answers["offer_name"] = offer_name[:200]
-        root = Message(
-            text=t(
-                "Partner intake: {offer}", offer=user_text(offer_name or t("new offer"), limit=120)
-            ),
-            blocks=[
-                Section(
-                    text="**"
-                    + t(
-                        "Partner intake: {offer}",
-                        offer=user_text(offer_name or t("new offer"), limit=120),
-                    )
-                    + "**"
-                ),
-                Section(
-                    text=t(
-                        "{who} started an intake for a marketplace offer. I will ask the questions "
-                        "one at a time in this thread; anyone in the channel can answer.",
-                        who=ctx.mention(),
-                    )
-                ),
-            ],
-        )
-        key = ctx.post(ev.channel.id, root)
+        key = outbox.new_key()  # the root's outbox key, known before it is posted
         intake = repo.create(
             s,
             platform=str(ev.platform),
@@ -400,6 +385,25 @@ def start(ctx: Ctx, offer_name: str) -> Intake:
             started_at=ctx.now(),
             updated_at=ctx.now(),
         )
+        title = t(
+            "Partner intake: {offer}", offer=user_text(offer_name or t("new offer"), limit=120)
+        )
+        root = Message(
+            text=title,
+            blocks=[
+                Section(text="**" + title + "**"),
+                Section(
+                    text=t(
+                        "{who} started an intake for a marketplace offer. I will ask the questions "
+                        "one at a time in this thread; anyone in the channel can answer.",
+                        who=ctx.mention(),
+                    )
+                ),
+                Context(text=t("Prefer one form with all the questions? Use the button.")),
+                Actions(buttons=[form_button(t, intake.id or 0)]),
+            ],
+        )
+        ctx.post(ev.channel.id, root, key=key)
         ctx.audit("partner.intake", f"partner_intake:{intake.id}", {"offer": offer_name[:200]})
         ask_next(ctx, s, intake)
         return intake

@@ -34,10 +34,19 @@ class Question:
     optional: bool = False
     when: Mapping[str, Any] = field(default_factory=dict)
     pattern: str | None = None
+    label: Mapping[str, str] = field(default_factory=dict)
 
     def text(self, locale: str) -> str:
         """The prompt in a locale (English when it has no translation)."""
         return self.prompt.get(locale) or self.prompt.get("en") or self.key
+
+    def short(self, locale: str) -> str:
+        """The short label of a form field (at most 24 characters on Mattermost)."""
+        return (
+            self.label.get(locale)
+            or self.label.get("en")
+            or self.key.replace("_", " ").capitalize()
+        )
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """Is this question asked given the earlier answers (`when`)?"""
@@ -60,11 +69,14 @@ def parse(raw: Mapping[str, Any]) -> list[Question]:
             optional=bool(item.get("optional", False)),
             when=dict(item.get("when") or {}),
             pattern=item.get("pattern"),
+            label=dict(item.get("label") or {}),
         )
         if q.type not in TYPES:
             raise ValueError(f"question {q.key}: unknown type {q.type}")
         if q.type == "enum" and not q.options:
             raise ValueError(f"question {q.key}: enum without options")
+        if any(len(v) > 24 for v in q.label.values()):
+            raise ValueError(f"question {q.key}: a label is longer than 24 characters")
         if q.key in seen:
             raise ValueError(f"question {q.key} is defined twice")
         seen.add(q.key)

@@ -143,3 +143,62 @@ def check_action(action: dict[str, Any]) -> list[str]:
     elif not isinstance(integration.get("context"), dict):
         problems.append("integration.context must be an object")
     return problems
+
+
+DIALOG_ELEMENT_TYPES = {"text", "textarea", "select", "bool", "radio", "date", "datetime", "file"}
+TEXT_SUBTYPES = {"", "text", "email", "number", "password", "tel", "url"}
+
+
+def check_dialog(body: dict[str, Any]) -> list[str]:
+    """The documented rules of POST /actions/dialogs/open (interactive-dialogs docs):
+    title and display_name <= 24, name <= 300, help_text/placeholder <= 150, a text element's
+    default <= 150 (textarea 3000), unique names, select options or a data_source."""
+    problems = []
+    if not body.get("trigger_id") or not body.get("url"):
+        problems.append("trigger_id and url are required")
+    dialog = body.get("dialog")
+    if not isinstance(dialog, dict):
+        return [*problems, "dialog must be an object"]
+    if not dialog.get("title") or len(str(dialog.get("title"))) > 24:
+        problems.append("title is required and at most 24 characters")
+    if not isinstance(dialog.get("state", ""), str):
+        problems.append("state must be a string")
+    names: set[str] = set()
+    for i, el in enumerate(dialog.get("elements") or []):
+        where = f"element {i}"
+        kind = el.get("type")
+        name = str(el.get("name", ""))
+        if kind not in DIALOG_ELEMENT_TYPES:
+            problems.append(f"{where}: type {kind!r}")
+        if not el.get("display_name") or len(str(el["display_name"])) > 24:
+            problems.append(f"{where}: display_name is required and at most 24 characters")
+        if not name or len(name) > 300:
+            problems.append(f"{where}: name is required and at most 300 characters")
+        if name in names:
+            problems.append(f"{where}: duplicate name {name!r}")
+        names.add(name)
+        for key in ("help_text", "placeholder"):
+            if len(str(el.get(key, ""))) > 150 and not (
+                key == "placeholder" and kind == "textarea"
+            ):
+                problems.append(f"{where}: {key} longer than 150")
+        if kind == "text" and el.get("subtype", "") not in TEXT_SUBTYPES:
+            problems.append(f"{where}: subtype {el.get('subtype')!r}")
+        limit = 3000 if kind in ("textarea", "select") else 150
+        if len(str(el.get("default", ""))) > limit:
+            problems.append(f"{where}: default longer than {limit}")
+        if kind in ("text", "textarea") and int(el.get("max_length") or 0) > (
+            3000 if kind == "textarea" else 150
+        ):
+            problems.append(f"{where}: max_length over the element's limit")
+        if kind in ("select", "radio") and not el.get("data_source"):
+            options = el.get("options")
+            if not isinstance(options, list) or not options:
+                problems.append(f"{where}: a static {kind} needs options")
+            elif any(
+                not isinstance(o, dict) or "text" not in o or "value" not in o for o in options
+            ):
+                problems.append(f"{where}: options need text and value")
+            elif "default" in el and el["default"] not in {o["value"] for o in options}:
+                problems.append(f"{where}: default is not one of the options")
+    return problems

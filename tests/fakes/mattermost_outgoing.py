@@ -128,3 +128,45 @@ async def click(
         message = {"channel_id": channel["id"], "message": resp["ephemeral_text"]}
         fake.ephemerals.append({"user_id": user_id, "post": message})
     return dict(resp)
+
+
+async def submit_dialog(
+    fake: FakeMattermost,
+    opened: dict[str, Any],
+    submission: dict[str, Any],
+    *,
+    user_id: str,
+    channel_id: str,
+) -> tuple[int, dict[str, Any]]:
+    """Submit a dialog the bot opened (`opened`: the body of its /actions/dialogs/open) as
+    `user_id`, like the server forwards POST /actions/dialogs/submit to the dialog's URL.
+    Returns the HTTP status and the integration's answer (`{"errors": {...}}` keeps the
+    dialog open). Untouched elements submit their `default`; empty ones are sent like the
+    webapp does: text as "", selects left out."""
+    dialog = opened["dialog"]
+    full: dict[str, Any] = {}
+    for el in dialog.get("elements") or []:
+        name = el["name"]
+        if name in submission:
+            full[name] = submission[name]
+        elif el.get("default"):
+            full[name] = el["default"]
+        elif el["type"] in ("text", "textarea"):
+            full[name] = ""
+    channel = fake.channels[channel_id]
+    body, headers = mr.dialog_submission(
+        dialog["callback_id"],
+        full,
+        state=dialog.get("state", ""),
+        user_id=user_id,
+        channel_id=channel_id,
+        team_id=channel["team_id"],
+    )
+    status, _, raw = await _post(opened["url"], body, headers)
+    resp = json.loads(raw) if raw.strip() else {}
+    if status == 200 and resp.get("errors") is not None:
+        names = {el["name"] for el in dialog.get("elements") or []}
+        unknown = set(resp["errors"]) - names
+        if unknown:
+            fake.violate("dialog submission response", f"errors for unknown fields {unknown}")
+    return status, resp

@@ -423,5 +423,8 @@ def open_dialog(r: MMRequest) -> Result:
     body = r.json()
     if not body.get("trigger_id") or not body.get("url") or not body.get("dialog"):
         raise MMError(400, "api.context.invalid_body_param.app_error", "Invalid dialog.")
+    if r.fake.check_contract:
+        for problem in contract.check_dialog(body):
+            r.fake.violate("POST /actions/dialogs/open", problem, body)
     r.fake.dialogs.append(body)
     return 200, {"status": "OK"}

@@ -56,6 +56,26 @@ LIMITS = {
     "actions_elements": 25,
     "message_text": 40000,
     "modal_title": 24,
+    "label": 2000,
+    "placeholder": 150,
+    "input_max_length": 3000,
+    "options": 100,
+    "option_text": 75,
+    "option_value": 150,
+    "private_metadata": 3000,
+    "callback_id": 255,
+}
+# Block Kit elements an input block may hold (the ones this project may send)
+INPUT_ELEMENTS = {
+    "plain_text_input",
+    "email_text_input",
+    "url_text_input",
+    "number_input",
+    "static_select",
+    "multi_static_select",
+    "radio_buttons",
+    "checkboxes",
+    "datepicker",
 }
 
 
@@ -163,6 +183,18 @@ def check_view(view: Any) -> list[str]:
             problems.append("modal title must be a plain_text object")
         elif len(title.get("text", "")) > LIMITS["modal_title"]:
             problems.append("modal title longer than 24 characters")
+        for key in ("submit", "close"):
+            if key in view and _text_len(view[key]) > LIMITS["modal_title"]:
+                problems.append(f"modal {key} longer than 24 characters")
+        has_input = any(
+            isinstance(b, dict) and b.get("type") == "input" for b in view.get("blocks", [])
+        )
+        if has_input and "submit" not in view:
+            problems.append("a modal with input blocks needs a submit button")
+        if len(str(view.get("private_metadata", ""))) > LIMITS["private_metadata"]:
+            problems.append("private_metadata longer than 3000")
+        if len(str(view.get("callback_id", ""))) > LIMITS["callback_id"]:
+            problems.append("callback_id longer than 255")
     problems += check_blocks(view.get("blocks", []), max_blocks=LIMITS["modal_blocks"])
     return problems
 
@@ -223,9 +255,44 @@ def _check_block(block: dict[str, Any]) -> list[str]:
         if "label" not in block or "element" not in block:
             problems.append("input needs label and element")
         else:
-            problems += _check_element(block["element"])
+            if _text_len(block["label"]) > LIMITS["label"]:
+                problems.append("input label longer than 2000")
+            if "hint" in block and _text_len(block["hint"]) > LIMITS["label"]:
+                problems.append("input hint longer than 2000")
+            problems += _check_input_element(block["element"])
     elif kind == "image" and ("image_url" not in block and "slack_file" not in block):
         problems.append("image needs image_url")
+    return problems
+
+
+def _check_input_element(el: Any) -> list[str]:
+    """An input block's element: known type, limits on placeholder, length and options."""
+    if not isinstance(el, dict):
+        return ["element is not an object"]
+    problems = _check_element(el)
+    kind = el.get("type")
+    if kind not in INPUT_ELEMENTS:
+        problems.append(f"element type {kind!r} is not an input element")
+    if "placeholder" in el and _text_len(el["placeholder"]) > LIMITS["placeholder"]:
+        problems.append("placeholder longer than 150")
+    if kind == "plain_text_input":
+        top = int(el.get("max_length") or 0)
+        if top > LIMITS["input_max_length"]:
+            problems.append("max_length over 3000")
+        if top and len(str(el.get("initial_value", ""))) > top:
+            problems.append("initial_value longer than max_length")
+    if kind in ("static_select", "radio_buttons", "checkboxes"):
+        options = el.get("options")
+        if not isinstance(options, list) or not 1 <= len(options) <= LIMITS["options"]:
+            problems.append("options needs 1..100 items")
+        else:
+            for o in options:
+                if _text_len(o.get("text")) > LIMITS["option_text"]:
+                    problems.append("option text longer than 75")
+                if len(str(o.get("value", ""))) > LIMITS["option_value"]:
+                    problems.append("option value longer than 150")
+            if "initial_option" in el and el["initial_option"] not in options:
+                problems.append("initial_option is not one of the options")
     return problems
 
 

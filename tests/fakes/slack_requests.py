@@ -158,6 +158,55 @@ def view_submission_payload(
     return body
 
 
+def view_state(view: dict[str, Any], values: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """`view.state.values` as Slack builds it for an opened modal from what a user entered
+    ({action_id: text}; selects by option value): every input block appears, untouched ones
+    with their initial value, empty ones with `value: null` / `selected_option: null`."""
+    state: dict[str, dict[str, Any]] = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input":
+            continue
+        el = block["element"]
+        entered = values.get(el["action_id"])
+        if el["type"] in ("static_select", "radio_buttons"):
+            option = next((o for o in el["options"] if o["value"] == entered), None)
+            if el["action_id"] not in values:
+                option = el.get("initial_option")
+            field: dict[str, Any] = {"type": el["type"], "selected_option": option}
+        else:
+            if el["action_id"] not in values:
+                entered = el.get("initial_value")
+            field = {"type": el["type"], "value": entered or None}
+        state[block["block_id"]] = {el["action_id"]: field}
+    return state
+
+
+def view_submission_for(
+    opened: dict[str, Any],
+    values: dict[str, str],
+    *,
+    user: str,
+    username: str,
+    user_team: str,
+    team: str,
+    trigger_id: str = "111.222.valid",
+) -> dict[str, Any]:
+    """The view_submission Slack sends when `user` submits a modal the app opened (the view as
+    views.open returned it), built on the recorded payload."""
+    body = load_payload("view_submission.json")
+    body["user"].update({"id": user, "username": username, "name": username, "team_id": user_team})
+    body["team"]["id"] = team
+    body["trigger_id"] = trigger_id
+    view = body["view"]
+    for key in ("id", "blocks", "callback_id", "private_metadata", "title", "submit", "team_id"):
+        if key in opened:
+            view[key] = copy.deepcopy(opened[key])
+    view["state"] = {"values": view_state(opened, values)}
+    view["hash"] = f"{int(time.time())}.{opened.get('id', 'V')}"
+    view["root_view_id"] = opened.get("id")
+    return body
+
+
 # signed requests ----------------------------------------------------------------------------
 def slash_command(secret: str = SECRET, timestamp: int | None = None, **fields: str) -> Request:
     """A signed slash command request (form body)."""

@@ -16,7 +16,7 @@ from bot.config import load_settings
 from tests.fakes.mattermost import FakeMattermost
 from tests.helpers.server import free_port
 
-COMMANDS = ("copilot", "incident", "runbook")
+COMMANDS = ("copilot", "incident", "runbook", "partner")
 
 
 @dataclass

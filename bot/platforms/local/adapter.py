@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
+from bot.forms import Form, FormState
 from bot.i18n import N_, normalize_locale, translator
 from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
 from storage.db import unit_of_work
@@ -80,6 +81,7 @@ class LocalApi:
         self.engine = engine
         self.users = {u["id"]: u for u in users}
         self._bump = bump
+        self.notify: Callable[[], None] = lambda: None
 
     def create_channel(self, name: str, *, topic: str = "") -> ChannelRef:
         if not _NAME.match(name):
@@ -149,6 +151,30 @@ class LocalApi:
     def permalink(self, channel_id: str, ts: str) -> str | None:
         return f"/#/{channel_id}/{ts}"
 
+    def open_form(self, trigger_id: str, form: Form, state: FormState, user_id: str) -> None:
+        """The form as a message only its user sees; the page renders its fields and posts
+        them to `/api/local/form` (field errors come back in that response)."""
+        payload = {
+            "text": form.title,
+            "blocks": [],
+            "attachments": [],
+            "form": {**form.model_dump(mode="json"), "state": state.encode()},
+        }
+        msg = LocalMessage(
+            id="F" + uuid.uuid4().hex[:12],
+            channel_id=state.channel_id,
+            thread_id=state.thread_id,
+            user_id=BOT_ID,
+            user_name="Console Copilot",
+            text=form.title,
+            payload=json.dumps(payload, ensure_ascii=False),
+            ephemeral_for=user_id,
+            version=self._bump(),
+        )
+        with unit_of_work(self.engine) as s:
+            s.add(msg)
+        self.notify()
+
 
 def _actor(u: dict[str, Any]) -> Actor:
     return Actor(
@@ -209,7 +235,9 @@ class LocalAdapter:
         self._lock = threading.Lock()
         self._counter: itertools.count[int] | None = None
         self.api = LocalApi(engine, users or DEFAULT_USERS, self._bump)
+        self.api.notify = self._notify
         self.sink: EventSink | None = None
+        self.form_check: Callable[[Event], dict[str, str]] | None = None
         self.demo_label = demo_label
         self._changed = asyncio.Event()
 
@@ -335,6 +363,7 @@ class LocalAdapter:
             web.get("/api/local/messages", self.messages),
             web.post("/api/local/send", self.send),
             web.post("/api/local/action", self.action),
+            web.post("/api/local/form", self.form),
         ]
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -484,11 +513,53 @@ class LocalAdapter:
             message_id=str(body.get("message_id") or "") or None,
             action_id=action_id,
             action_value=str(body.get("value", "")),
+            trigger_id="A" + uuid.uuid4().hex,  # lets the handler open a form
             received_at=time.time(),
         )
         if self.sink is not None:
             await self.sink(event)
         return web.json_response({"ok": True})
+
+    async def form(self, request: web.Request) -> web.Response:
+        """A submitted form: `{user, form_id, state, values, message_id}`. Invalid fields are
+        answered with `{"ok": false, "errors": {field: message}}` and nothing is recorded."""
+        body = await self._body(request)
+        actor = self._who(body)
+        state = FormState.decode(str(body.get("state", "")))
+        channel = await asyncio.to_thread(self.api.find_channel, state.channel_id)
+        values = body.get("values")
+        if channel is None or not isinstance(values, dict) or not body.get("form_id"):
+            raise web.HTTPBadRequest(text="form_id, state and values are required")
+        event = Event(
+            kind=EventKind.SUBMISSION,
+            platform=Platform.LOCAL,
+            event_id="S" + uuid.uuid4().hex,
+            channel=channel,
+            actor=actor.model_copy(update={"locale": state.locale or actor.locale}),
+            thread_id=state.thread_id,
+            action_id=str(body["form_id"]),
+            action_value=state.value,
+            form={str(k): "" if v is None else str(v) for k, v in values.items()},
+            received_at=time.time(),
+        )
+        errors = self.form_check(event) if self.form_check is not None else {}
+        if errors:
+            return web.json_response({"ok": False, "errors": errors})
+        if self.sink is not None:
+            await self.sink(event)
+        message_id = str(body.get("message_id") or "")
+        if message_id:
+            await asyncio.to_thread(self._close_form, message_id, actor.id)
+        return web.json_response({"ok": True})
+
+    def _close_form(self, message_id: str, user_id: str) -> None:
+        with unit_of_work(self.engine) as s:
+            s.exec(
+                update(LocalMessage)
+                .where(LocalMessage.id == message_id, LocalMessage.ephemeral_for == user_id)
+                .values(text="", payload=None, version=self._bump())
+            )
+        self._notify()
 
 
 def to_event(

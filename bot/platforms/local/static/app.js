@@ -83,8 +83,50 @@ function renderBlocks(msg, m) {
   for (const a of msg.attachments || []) {
     if ((a.filename || "").endsWith(".png")) div.insertAdjacentHTML("beforeend", '<img alt="' + esc(a.title) + '" src="data:image/png;base64,' + a.content_b64 + '">');
   }
-  if (!(msg.blocks || []).length) div.insertAdjacentHTML("beforeend", '<div class="section">' + md(msg.text) + "</div>");
+  if (msg.form) div.appendChild(renderForm(msg.form, m));
+  else if (!(msg.blocks || []).length) div.insertAdjacentHTML("beforeend", '<div class="section">' + md(msg.text) + "</div>");
   return div;
+}
+
+// A form the bot opened (a Slack modal / Mattermost dialog elsewhere): fields, field errors.
+function renderForm(f, m) {
+  const form = document.createElement("form");
+  form.className = "copilot-form";
+  form.dataset.formId = f.form_id;
+  form.insertAdjacentHTML("beforeend", '<div class="header">' + esc(f.title) + "</div>");
+  if (f.intro) form.insertAdjacentHTML("beforeend", '<div class="section">' + md(f.intro) + "</div>");
+  for (const field of f.fields) {
+    const row = document.createElement("label");
+    row.className = "field";
+    row.insertAdjacentHTML("beforeend", "<b>" + esc(field.label) + (field.required ? " *" : "") + "</b>" +
+      (field.help ? '<span class="help">' + esc(field.help) + "</span>" : ""));
+    let input;
+    if (field.type === "select" || field.type === "yesno") {
+      input = document.createElement("select");
+      input.insertAdjacentHTML("beforeend", '<option value=""></option>');
+      for (const c of field.choices) input.insertAdjacentHTML("beforeend", '<option value="' + esc(c.value) + '">' + esc(c.label) + "</option>");
+    } else if (field.type === "textarea") input = document.createElement("textarea");
+    else { input = document.createElement("input"); input.type = field.type === "email" ? "email" : field.type === "url" ? "url" : "text"; }
+    input.name = field.name;
+    input.value = field.initial || "";
+    if (field.placeholder) input.placeholder = field.placeholder;
+    row.appendChild(input);
+    row.insertAdjacentHTML("beforeend", '<span class="error" data-error="' + esc(field.name) + '"></span>');
+    form.appendChild(row);
+  }
+  const submit = document.createElement("button");
+  submit.type = "submit"; submit.className = "primary"; submit.textContent = f.submit_label || "OK";
+  form.appendChild(submit);
+  form.noValidate = true;  // the bot validates, like Slack and Mattermost do
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const values = {};
+    for (const field of f.fields) values[field.name] = form.elements[field.name].value;
+    const r = await api("/api/local/form", { user: state.user, form_id: f.form_id, state: f.state, values, message_id: m.id });
+    for (const el of form.querySelectorAll("[data-error]")) el.textContent = (r.errors || {})[el.dataset.error] || "";
+    if (r.ok) form.remove();
+  };
+  return form;
 }
 
 function confirmDialog(c) {
