@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
-from sqlalchemy import literal, union_all
+from sqlalchemy import bindparam, literal, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 
@@ -26,6 +26,19 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+# The user's, then the channel's stored language: one round trip, built once (every event).
+_LOCALES = union_all(
+    sa_select(literal(0).label("rank"), UserPref.__table__.c.locale).where(
+        UserPref.__table__.c.platform == bindparam("platform"),
+        UserPref.__table__.c.user_id == bindparam("user"),
+    ),
+    sa_select(literal(1).label("rank"), ChannelPref.__table__.c.locale).where(
+        ChannelPref.__table__.c.platform == bindparam("platform"),
+        ChannelPref.__table__.c.channel_id == bindparam("channel"),
+    ),
+)
 
 
 def error_message(tr: Translator, ref: str) -> Message:
@@ -58,17 +71,9 @@ class Dispatcher:
 
     @staticmethod
     def _stored_locale(conn: Connection, event: Event) -> str | None:
-        platform = str(event.platform)
-        # one round trip, Core rows (this runs for every event)
-        stmt = union_all(
-            sa_select(literal(0).label("rank"), UserPref.locale).where(
-                UserPref.platform == platform, UserPref.user_id == event.actor.id
-            ),
-            sa_select(literal(1).label("rank"), ChannelPref.locale).where(
-                ChannelPref.platform == platform, ChannelPref.channel_id == event.channel.id
-            ),
-        )
-        found = sorted((rank, locale) for rank, locale in conn.execute(stmt) if locale)
+        params = {"platform": str(event.platform), "user": event.actor.id}
+        params["channel"] = event.channel.id
+        found = sorted((rank, locale) for rank, locale in conn.execute(_LOCALES, params) if locale)
         return str(found[0][1]) if found else None
 
     def _platform_locale(self, event: Event) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -19,56 +19,66 @@ from bot.events import Event
 from storage.db import unit_of_work
 from storage.models.core import InboxEvent
 
+# Statements built once (hot path: every event runs record, claim and finish); only the
+# parameters change per call, so SQLAlchemy's compiled cache is hit without rebuilding them.
+_T = InboxEvent.__table__
+_C = _T.c
+_KEY = (_C.platform == bindparam("p_platform")) & (_C.event_id == bindparam("p_event_id"))
+_RECORD = {
+    name: dialect_insert(_T)
+    .values(
+        platform=bindparam("p_platform"),
+        event_id=bindparam("p_event_id"),
+        kind=bindparam("p_kind"),
+        payload=bindparam("p_payload"),
+        status="received",
+        received_at=bindparam("p_now"),
+    )
+    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+    .returning(_C.id)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_CLAIM = update(_T).where(_KEY, _C.status == "received").values(status="processing")
+_FINISH = (
+    update(_T)
+    .where(_KEY)
+    .values(
+        status=bindparam("p_status"), finished_at=bindparam("p_now"), error=bindparam("p_error")
+    )
+)
+
+
+def _key(event: Event) -> dict[str, str]:
+    return {"p_platform": str(event.platform), "p_event_id": event.event_id[:255]}
+
 
 def record(engine: Engine, event: Event) -> bool:
     """Store the event; True when it is new, False when it was seen before."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(InboxEvent)
-        .values(
-            platform=str(event.platform),
-            event_id=event.event_id[:255],
-            kind=str(event.kind),
-            payload=event.model_dump_json(),
-            status="received",
-            received_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing(index_elements=["platform", "event_id"])
-        .returning(InboxEvent.id)
-    )
+    params = {
+        **_key(event),
+        "p_kind": str(event.kind),
+        "p_payload": event.model_dump_json(),
+        "p_now": datetime.now(UTC),
+    }
     with engine.begin() as conn:
-        return conn.execute(stmt).first() is not None
+        return conn.execute(_RECORD[engine.dialect.name], params).first() is not None
 
 
 def claim(conn: Connection, event: Event) -> bool:
     """Move the event from received to processing (in the caller's transaction); False if
-    someone else has it. Core statements: this runs for every event (hot path)."""
-    res = conn.execute(
-        update(InboxEvent)
-        .where(
-            InboxEvent.platform == str(event.platform),
-            InboxEvent.event_id == event.event_id[:255],
-            InboxEvent.status == "received",
-        )
-        .values(status="processing")
-    )
-    return res.rowcount == 1
+    someone else has it."""
+    return conn.execute(_CLAIM, _key(event)).rowcount == 1
 
 
 def finish(engine: Engine, event: Event, *, error: str | None = None) -> None:
+    params = {
+        **_key(event),
+        "p_status": "failed" if error else "done",
+        "p_now": datetime.now(UTC),
+        "p_error": error[:4000] if error else None,
+    }
     with engine.begin() as conn:
-        conn.execute(
-            update(InboxEvent)
-            .where(
-                InboxEvent.platform == str(event.platform),
-                InboxEvent.event_id == event.event_id[:255],
-            )
-            .values(
-                status="failed" if error else "done",
-                finished_at=datetime.now(UTC),
-                error=error[:4000] if error else None,
-            )
-        )
+        conn.execute(_FINISH, params)
 
 
 def stranded(engine: Engine, *, older_than: timedelta, limit: int = 100) -> list[Event]:

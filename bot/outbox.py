@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
@@ -32,12 +32,33 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=60)
+LEASE_CHECK = timedelta(seconds=5)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 
 
 def new_key() -> str:
     return uuid.uuid4().hex
+
+
+_ENQUEUE = insert(OutboxMessage.__table__).values(
+    {
+        name: bindparam(name)
+        for name in (
+            "key",
+            "platform",
+            "op",
+            "channel_id",
+            "thread_id",
+            "thread_key",
+            "target_key",
+            "target_ts",
+            "user_id",
+            "response_url",
+            "payload",
+        )
+    }
+)
 
 
 def enqueue(
@@ -57,21 +78,22 @@ def enqueue(
 ) -> str:
     """Store one outgoing operation in the caller's transaction; return its key."""
     key = key or new_key()
-    # A Core INSERT: no ORM object to build and flush (every reply takes this path).
+    # A prebuilt Core INSERT: no ORM object to build and flush (every reply takes this path).
     session.execute(
-        insert(OutboxMessage).values(
-            key=key,
-            platform=str(platform),
-            op=op,
-            channel_id=channel_id,
-            thread_id=thread_id,
-            thread_key=thread_key,
-            target_key=target_key,
-            target_ts=target_ts,
-            user_id=user_id,
-            response_url=response_url,
-            payload=message.model_dump_json(),
-        )
+        _ENQUEUE,
+        {
+            "key": key,
+            "platform": str(platform),
+            "op": op,
+            "channel_id": channel_id,
+            "thread_id": thread_id,
+            "thread_key": thread_key,
+            "target_key": target_key,
+            "target_ts": target_ts,
+            "user_id": user_id,
+            "response_url": response_url,
+            "payload": message.model_dump_json(),
+        },
     )
     return key
 
@@ -102,8 +124,30 @@ class Claimed:
     attempts: int
 
 
+_T = OutboxMessage.__table__
+_EXPIRE_LEASES = (
+    update(_T)
+    .where(_T.c.status == "sending", _T.c.lease_until < bindparam("now"))
+    .values(status="pending")
+)
+_CANDIDATES = (
+    sa_select(_T)
+    .where(
+        _T.c.status.in_(["pending", "sending"]),
+        _T.c.platform.in_(bindparam("platforms", expanding=True)),
+    )
+    .order_by(_T.c.id)
+    .limit(bindparam("n"))
+)
+
+
 def claim_due(
-    engine: Engine, platforms: set[str], *, now: datetime, limit: int = 50
+    engine: Engine,
+    platforms: set[str],
+    *,
+    now: datetime,
+    limit: int = 50,
+    expire_leases: bool = True,
 ) -> list[Claimed]:
     """Claim deliverable rows in id order, keeping order per channel and per referenced row.
 
@@ -113,16 +157,9 @@ def claim_due(
     t = OutboxMessage.__table__
     c = t.c
     with engine.begin() as conn:
-        # Rows whose sender died come back.
-        conn.execute(
-            update(t).where(c.status == "sending", c.lease_until < now).values(status="pending")
-        )
-        rows = conn.execute(
-            sa_select(t)
-            .where(c.status.in_(["pending", "sending"]), c.platform.in_(platforms))
-            .order_by(c.id)
-            .limit(limit * 4)
-        ).all()
+        if expire_leases:  # rows whose sender died come back
+            conn.execute(_EXPIRE_LEASES, {"now": now})
+        rows = conn.execute(_CANDIDATES, {"platforms": sorted(platforms), "n": limit * 4}).all()
         keys = {r.key for r in rows}
         refs = _sent_ts(conn, {k for r in rows for k in (r.thread_key, r.target_key) if k})
         blocked: set[str] = set()
@@ -208,19 +245,26 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+_MARK_SENT = (
+    update(OutboxMessage.__table__)
+    .where(
+        OutboxMessage.__table__.c.id == bindparam("row_id"),
+        OutboxMessage.__table__.c.status == "sending",
+    )
+    .values(
+        status="sent",
+        platform_ts=bindparam("ts"),
+        platform_channel=bindparam("channel"),
+        sent_at=bindparam("now"),
+        lease_until=None,
+    )
+)
+
+
 def mark_sent(engine: Engine, row_id: int, *, ts: str | None, channel: str | None) -> None:
+    params = {"row_id": row_id, "ts": ts, "channel": channel, "now": datetime.now(UTC)}
     with engine.begin() as conn:
-        conn.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending")
-            .values(
-                status="sent",
-                platform_ts=ts,
-                platform_channel=channel,
-                sent_at=datetime.now(UTC),
-                lease_until=None,
-            )
-        )
+        conn.execute(_MARK_SENT, params)
 
 
 def mark_retry(engine: Engine, claimed: Claimed, error: DeliveryError, *, now: datetime) -> str:
@@ -263,6 +307,7 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._leases_checked: datetime | None = None
 
     def wake(self) -> None:
         """Thread-safe: ask the worker to look for due rows now."""
@@ -303,8 +348,14 @@ class OutboxWorker:
 
     async def drain_once(self) -> int:
         """Deliver one batch of due rows; return how many were attempted."""
+        now = self.clock()
+        # Expired leases are looked for every few seconds, not on every wake-up (a lease is
+        # 60 s long; the check is a write).
+        expire = self._leases_checked is None or now - self._leases_checked >= LEASE_CHECK
+        if expire:
+            self._leases_checked = now
         claimed = await asyncio.to_thread(
-            claim_due, self.engine, set(self.adapters), now=self.clock()
+            claim_due, self.engine, set(self.adapters), now=now, expire_leases=expire
         )
         for item in claimed:
             await self._deliver(item)
