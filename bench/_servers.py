@@ -47,15 +47,23 @@ def bolt(port: int, secret: str, pbr: bool, api_url: str) -> None:
 
 
 def slack_stub(port: int) -> None:
+    answered = {"n": 0}
+
     async def api(request: web.Request) -> web.Response:
         await request.read()
+        if request.path.startswith("/response/"):
+            answered["n"] += 1
         return web.json_response(
             {"ok": True, "ts": "1.0", "channel": "C1", "user_id": "UBOT", "message_ts": "1.0"}
         )
 
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(answered)
+
     app = web.Application()
     app.router.add_post("/api/{method}", api)
     app.router.add_post("/response/{id}", api)
+    app.router.add_get("/stats", stats)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 

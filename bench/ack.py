@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import json
 import os
 import statistics
 import subprocess
@@ -198,6 +199,19 @@ def baseline(kind: str, stub: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def answered(stub: str) -> int:
+    with urllib.request.urlopen(f"{stub}/stats", timeout=5) as r:
+        return int(json.loads(r.read())["n"])
+
+
+def drained(stub: str, expected: int, limit: float = 300) -> float:
+    """Seconds until the stub has seen `expected` answers (the handling backlog)."""
+    start = time.perf_counter()
+    while answered(stub) < expected and time.perf_counter() - start < limit:
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -231,17 +245,27 @@ def main() -> None:
                 ctx = baseline(target, stub)
             with ctx as url:
                 asyncio.run(load(url, 20, 2, stub))  # warm-up
+                before = answered(stub)
                 lat, errors = asyncio.run(load(url, ns.rate, ns.seconds, stub))
-            rows.append((target, lat, errors))
+                drain = drained(stub, before + len(lat)) if target.startswith("copilot-") else None
+            rows.append((target, lat, errors, drain))
             print(f"  done: {target}", file=sys.stderr)
     print(f"\nack latency, {ns.rate} signed slash commands/s for {ns.seconds} s (ms)")
-    print(f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'max':>9}{'mean':>9}{'errors':>8}")
-    for target, lat, errors in rows:
+    print(
+        f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'max':>9}{'mean':>9}{'errors':>8}"
+        f"{'answered after':>16}"
+    )
+    for target, lat, errors, drain in rows:
         mean = statistics.fmean(lat) if lat else float("nan")
+        tail = "" if drain is None else f"{drain:>14.1f} s"
         print(
             f"{target:<20}{len(lat):>7}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
-            f"{max(lat, default=float('nan')):>9.2f}{mean:>9.2f}{errors:>8}"
+            f"{max(lat, default=float('nan')):>9.2f}{mean:>9.2f}{errors:>8}{tail}"
         )
+    print(
+        "answered after: seconds from the last request until the bot had answered every command"
+        " (response_url posts seen by the Slack stub): the handling backlog behind the acks"
+    )
 
 
 if __name__ == "__main__":
