@@ -273,8 +273,8 @@ async def run_load(
         await asyncio.to_thread(pg.stop)
         clicked = asyncio.create_task(click(http, base, slack, load, approval, BOB))
         await asyncio.sleep(outage)
+        up_at = time.monotonic()  # from here the server may answer before pg_ctl returns
         await asyncio.to_thread(pg.start)
-        up_at = time.monotonic()
         await asyncio.sleep(settle)
         load.stop.set()
         await asyncio.gather(sender, clicked, ready)
