@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+FUZZ_CASES ?= 10000
 
 .PHONY: demo test test-quick lint services serve soak bench clean i18n
 
@@ -44,6 +45,9 @@ bench: $(STAMP) services
 	$(PY) bench/load.py --quick
 
 soak: $(STAMP) services
+	COPILOT_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest -q -ra -s --timeout 1800 \
+		tests/e2e/test_platform_fuzz.py::test_fuzz_inbound_endpoints_long
+	$(PY) -m pytest -q -ra -m slow tests/e2e/test_faults_postgres.py
 	$(PY) bench/load.py --rate 300 --seconds 300
 
 clean:

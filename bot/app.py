@@ -8,6 +8,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -16,7 +17,7 @@ import handlers
 from bot import inbox, outbox
 from bot.config import Settings
 from bot.context import Runtime, Services
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, StorageUnavailable
 from bot.events import Event, Platform
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from bot.platforms.base import PlatformAdapter
 
 log = logging.getLogger(__name__)
+STORAGE_RETRIES = 30  # ~4.5 minutes of backoff (0.5 s doubling, at most 10 s) per event
 
 
 def telemetry_services(settings: Settings) -> Services:
@@ -221,8 +223,20 @@ class CopilotApp:
         return new
 
     async def _handle(self, event: Event) -> None:
+        """Handle in a worker thread; while the database is down, retry from the stage reached
+        (bounded: an event still not handled is picked up by the next start's recovery)."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.dispatcher.handle, event)
+        stage = "claim"
+        for attempt in range(STORAGE_RETRIES):
+            try:
+                await loop.run_in_executor(
+                    self._executor, partial(self.dispatcher.handle, event, stage=stage)
+                )
+                return
+            except StorageUnavailable as exc:
+                stage = exc.stage
+                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
+        log.error("database unavailable: event left for recovery", extra={"id": event.event_id})
 
     async def _startup_checks(self) -> None:
         from handlers import runbooks

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 from sqlalchemy import bindparam, literal, union_all
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 
@@ -39,6 +40,22 @@ _LOCALES = union_all(
         ChannelPref.__table__.c.channel_id == bindparam("channel"),
     ),
 )
+
+
+# The database went away (refused, restarted, pool exhausted): the transaction rolled back.
+STORAGE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+class StorageUnavailable(Exception):
+    """The database failed while handling an event; `stage` says what to retry.
+
+    "claim": not claimed yet; "handle": claimed, the handler's transaction rolled back (run it
+    again); "finish": handled, only the inbox bookkeeping is missing (never run it again).
+    """
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
 
 
 def error_message(tr: Translator, ref: str) -> Message:
@@ -91,21 +108,40 @@ class Dispatcher:
         return value
 
     # -- handling ------------------------------------------------------------------------
-    def handle(self, event: Event) -> None:
-        """Process one recorded event exactly once (claims it in the inbox first)."""
+    def handle(self, event: Event, *, stage: str = "claim") -> None:
+        """Process one recorded event exactly once (claims it in the inbox first).
+
+        Raises StorageUnavailable when the database fails; call again with its `stage` (the
+        event stays claimed by this process meanwhile).
+        """
+        stored: str | None = None
+        if stage == "claim":
+            try:
+                with self.runtime.engine.begin() as conn:  # claim and read the locale: one txn
+                    if not inbox.claim(conn, event):
+                        return
+                    stored = self._stored_locale(conn, event)
+            except STORAGE_DOWN as exc:
+                raise StorageUnavailable("claim") from exc
+        if stage == "finish":
+            self._finish(event, None)
+            return
         started = time.perf_counter()
-        with self.runtime.engine.begin() as conn:  # claim and read the locale: one transaction
-            if not inbox.claim(conn, event):
-                return
-            stored = self._stored_locale(conn, event)
         error: str | None = None
-        tr = translator(stored or self.resolve_locale(event))
-        ctx = Context(self.runtime, event, tr)
         label = event.command or event.action_id or str(event.kind)
         try:
-            self._route(ctx, tr)
-        except UsageError as exc:
-            ctx.reply(help_.usage_error(exc, event.command, tr), ephemeral=True)
+            tr = translator(stored or self.resolve_locale(event))
+        except STORAGE_DOWN as exc:
+            raise StorageUnavailable("handle") from exc
+        ctx = Context(self.runtime, event, tr)
+        try:
+            try:
+                self._route(ctx, tr)
+            except UsageError as exc:
+                ctx.reply(help_.usage_error(exc, event.command, tr), ephemeral=True)
+        except STORAGE_DOWN as exc:
+            log.warning("database unavailable while handling; will retry", exc_info=True)
+            raise StorageUnavailable("handle") from exc
         except Exception as exc:  # never a stack trace to the user
             ref = uuid.uuid4().hex[:8]
             error = f"{type(exc).__name__}: {exc}"
@@ -115,14 +151,20 @@ class Dispatcher:
                 ctx.reply(error_message(tr, ref), ephemeral=True)
             except Exception:
                 log.exception("could not report the error")
-        finally:
+        self.metrics.handler_latency.labels(kind=str(event.kind), command=label[:40]).observe(
+            time.perf_counter() - started
+        )
+        self._finish(event, error)
+
+    def _finish(self, event: Event, error: str | None) -> None:
+        try:
             inbox.finish(self.runtime.engine, event, error=error)
-            self.metrics.handler_latency.labels(kind=str(event.kind), command=label[:40]).observe(
-                time.perf_counter() - started
-            )
+        except STORAGE_DOWN as exc:
+            raise StorageUnavailable("finish") from exc
+        finally:
             self.runtime.wake_outbox()
-            if self.on_handled:
-                self.on_handled(event)
+        if self.on_handled:
+            self.on_handled(event)
 
     def _route(self, ctx: Context, tr: Translator) -> None:
         router = self.runtime.router

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=60)
 LEASE_CHECK = timedelta(seconds=5)
+MARK_SENT_TRIES = 12  # ~48 s of backoff: shorter than LEASE
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 
@@ -381,8 +382,18 @@ class OutboxWorker:
             if self.on_result:
                 self.on_result(item.platform, status)
             return
-        await asyncio.to_thread(
-            mark_sent, self.engine, item.row_id, ts=result.ts, channel=result.channel_id
-        )
+        # Delivered: record it even if the database blips now, or the lease would expire and
+        # the row be sent a second time (bounded well within the lease).
+        for attempt in range(MARK_SENT_TRIES):
+            try:
+                await asyncio.to_thread(
+                    mark_sent, self.engine, item.row_id, ts=result.ts, channel=result.channel_id
+                )
+                break
+            except Exception:
+                if attempt == MARK_SENT_TRIES - 1 or self._stopping:
+                    raise
+                log.warning("could not record a delivery; retrying", extra={"key": item.op.key})
+                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
         if self.on_result:
             self.on_result(item.platform, "sent")

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
+WS_RECORD_TRIES = 30  # ~4.5 minutes of backoff for a post pushed while the database is down
 _ID = re.compile(r"^[a-z0-9]{26}$")
 _DRIVER_ERRORS = (
     mm_exc.InvalidOrMissingParameters,
@@ -296,7 +297,26 @@ class MattermostAdapter:
             frame, self.bot_user.get("id", ""), self.bot_user.get("username", "copilot")
         )
         if event is not None and self.sink is not None:
-            await self.sink(event)
+            await self._record_pushed(event)
+
+    async def _record_pushed(self, event: Event) -> None:
+        """The websocket never redelivers a post: keep trying to record it while the database
+        is down (recording is idempotent), holding later frames back meanwhile (bounded)."""
+        from bot.dispatch import STORAGE_DOWN
+
+        assert self.sink is not None
+        for attempt in range(WS_RECORD_TRIES):
+            try:
+                await self.sink(event)
+                return
+            except STORAGE_DOWN:
+                if attempt == WS_RECORD_TRIES - 1:
+                    log.error(
+                        "database unavailable: websocket event lost", extra={"id": event.event_id}
+                    )
+                    return
+                log.warning("database unavailable: retrying a websocket event")
+                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
 
     def routes(self) -> list[web.RouteDef]:
         return [

@@ -284,7 +284,12 @@ class SlackAdapter:
             reached.append(True)
         started = event.received_at or time.time()
         if self.sink is not None:
-            await self.sink(event)
+            try:
+                await self.sink(event)
+            except Exception:
+                if reached is not None:
+                    reached.append(False)  # not recorded: the request must not be acknowledged
+                raise
         if self.metrics is not None:
             self.metrics.ack_latency.labels(platform="slack").observe(time.time() - started)
 
@@ -322,6 +327,10 @@ class SlackAdapter:
             return _refuse(400, "invalid_payload")
         finally:
             _REACHED.reset(token)
+        if not all(reached):
+            # bolt acknowledges events itself even when the listener failed: an event the
+            # inbox did not record gets a 503, so Slack retries it instead of losing it
+            return _refuse(503, "storage_unavailable")
         if bolt_response.status >= 500 and not reached:
             # bolt failed before any listener ran: the payload's shape, not our storage
             log.warning("malformed slack payload", extra={"status": bolt_response.status})

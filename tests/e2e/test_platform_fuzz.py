@@ -2,13 +2,15 @@
 
 Invariants: never a 5xx, never a stack trace in a body, no handler/bolt error logged while
 serving, and unsigned (or wrongly authenticated) requests change nothing (the inbox stays
-empty, no chat call). ~1,000 cases by default; COPILOT_FUZZ_CASES=10000 (or `-m slow`) for
-the long run. Fixed seed by default; COPILOT_FUZZ_SEED=<n> explores (printed on failure).
+empty, no chat call). ~1,000 cases by default; COPILOT_FUZZ_CASES=<n> sets the count
+(`make soak` runs the `-m slow` test with FUZZ_CASES=10000 and prints cases, 5xx, seconds).
+Fixed seed by default; COPILOT_FUZZ_SEED=<n> explores (printed on failure).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -264,6 +266,8 @@ async def run_fuzz(
     await client.start_server()
     rng = random.Random(SEED)
     slack_bases, alerts = _json_payloads(), _alerts()
+    statuses: collections.Counter[int] = collections.Counter()
+    started = time.monotonic()
     caplog.set_level(logging.ERROR)
     try:
         slack.reset_calls()
@@ -273,6 +277,7 @@ async def run_fuzz(
             case = make_case(rng, slack_bases, alerts, authentic=False)
             resp = await send(client, case)
             text = await resp.text()
+            statuses[resp.status] += 1
             assert resp.status in (400, 401, 403, 404, 405, 415), (SEED, case, resp.status, text)
             assert "Traceback" not in text, (SEED, case)
         await app.idle()
@@ -283,12 +288,18 @@ async def run_fuzz(
             case = make_case(rng, slack_bases, alerts, authentic=True)
             resp = await send(client, case)
             text = await resp.text()
+            statuses[resp.status] += 1
             assert resp.status < 500, (SEED, case, resp.status, text)
             assert "Traceback" not in text, (SEED, case)
         serving_errors = [
             r for r in caplog.records if r.name == "bot.http" and r.levelno >= logging.ERROR
         ]
         assert serving_errors == [], (SEED, [r.exc_text for r in serving_errors][:3])
+        fivexx = sum(n for status, n in statuses.items() if status >= 500)
+        print(  # the figures (pytest -s; `make soak`)
+            f"\nfuzz: cases={cases} seed={SEED} 5xx={fivexx} "
+            f"statuses={dict(sorted(statuses.items()))} seconds={time.monotonic() - started:.1f}"
+        )
     finally:
         app.outbox and await app.outbox.stop()  # undeliverable garbage must not hold us up
         await client.close()
