@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
 from handlers.billing.options import DEFAULT_TAG_KEYS
@@ -459,30 +460,34 @@ def _line_ids(conn: Connection, duck: duckdb.DuckDBPyConnection) -> None:
 def _load(conn: Connection, duck: duckdb.DuckDBPyConnection, file_id: int) -> None:
     """Bulk-load the rollups: COPY on PostgreSQL, prepared executemany in big chunks otherwise.
 
-    On SQLite, when a load is larger than what the table already holds (a first or a big
-    back-fill), its indexes are dropped and rebuilt once after, inside the same transaction.
+    When a load is larger than what the table already holds (a first or a big back-fill), its
+    secondary indexes are dropped and rebuilt once after, inside the same transaction (DDL is
+    transactional on both databases); on PostgreSQL the loaded tables are then ANALYZEd.
     """
     dialect = conn.dialect.name
     if dialect == "sqlite":
         conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB while loading
     _line_ids(conn, duck)
+    loaded: list[Table] = []
     for name, table in _TABLES.items():
         cols = _OUTPUT[name].replace("day,", "CAST(day AS VARCHAR),", 1)
+        incoming = duck.execute(f"SELECT count(*) FROM {name}").fetchone()
+        big = incoming is not None and incoming[0] > max(50_000, repo.row_count(conn, table))
+        ddl = repo.drop_indexes(conn, table) if big else []
+        loaded += [table] if big else []
         if dialect == "postgresql":
             sql = f"SELECT {int(file_id)}, {cols} FROM {name}"
             with tempfile.TemporaryDirectory(prefix="billing-copy-") as tmp:
                 out = str(Path(tmp) / f"{name}.csv")
                 duck.execute(f"COPY ({sql}) TO '{out}' (FORMAT csv, HEADER false)")
                 repo.copy_csv(conn, table, out)
-            continue
-        incoming = duck.execute(f"SELECT count(*) FROM {name}").fetchone()
-        big = incoming is not None and incoming[0] > max(50_000, repo.row_count(conn, table))
-        ddl = repo.drop_indexes(conn, table) if big else []
-        # sorted by day only where indexes stay (index pages then append); rebuilt ones sort
-        order = "" if big else " ORDER BY day"
-        sql = f"SELECT {cols} FROM {name}{order}"
-        repo.insert_rows(conn, table, _chunks(duck, sql), file_id=file_id)
+        else:
+            # sorted by day only where indexes stay (index pages then append); rebuilt ones sort
+            order = "" if big else " ORDER BY day"
+            rows = _chunks(duck, f"SELECT {cols} FROM {name}{order}")
+            repo.insert_rows(conn, table, rows, file_id=file_id)
         repo.create_indexes(conn, ddl)
+    repo.analyze(conn, [repo.LINE, *loaded] if loaded else [])
     if dialect == "sqlite":
         conn.exec_driver_sql("PRAGMA cache_size = -2000")
 

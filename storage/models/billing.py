@@ -97,9 +97,9 @@ class BillingResourceDaily(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(foreign_key="billing_file.id", index=True)
+    file_id: int = Field(index=True)  # billing_file.id (no FK: see docs/billing.md)
     day: date
-    resource: int = Field(foreign_key="billing_resource.id")
+    resource: int  # billing_resource.id
     billed_cost: float = 0.0
     effective_cost: float = 0.0
 
@@ -137,8 +137,8 @@ class BillingResourceWeekly(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(foreign_key="billing_file.id", index=True)
+    file_id: int = Field(index=True)  # billing_file.id (no FK: see docs/billing.md)
     week: date
-    resource: int = Field(foreign_key="billing_resource.id")
+    resource: int  # billing_resource.id
     billed_cost: float = 0.0
     effective_cost: float = 0.0

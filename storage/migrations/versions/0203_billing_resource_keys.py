@@ -53,8 +53,6 @@ def upgrade() -> None:
         sa.Column("resource", sa.Integer(), nullable=False),
         sa.Column("billed_cost", sa.Float(), nullable=False),
         sa.Column("effective_cost", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["file_id"], ["billing_file.id"]),
-        sa.ForeignKeyConstraint(["resource"], ["billing_resource.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -65,8 +63,6 @@ def upgrade() -> None:
         sa.Column("resource", sa.Integer(), nullable=False),
         sa.Column("billed_cost", sa.Float(), nullable=False),
         sa.Column("effective_cost", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["file_id"], ["billing_file.id"]),
-        sa.ForeignKeyConstraint(["resource"], ["billing_resource.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     conn = op.get_bind()
