@@ -234,7 +234,7 @@ def latencies(urls: dict[str, str], repeat: int, parquet: Path | None) -> None:
     now = datetime.combine(last, datetime.min.time(), UTC)
     duck = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) if parquet else None
     sqls = duck_answers(parquet, last - timedelta(days=29), last) if parquet else {}
-    head = "".join(f"{n + ' p50':>14}{n + ' p95':>14}" for n in engines)
+    head = "".join(f"{n + ' p50':>16}{n + ' p95':>16}" for n in engines)
     if duck:
         head += f"{'DuckDB p50':>12}{'DuckDB p95':>12}"
     print(f"\n== /cost latency, ms ({repeat} runs each after one warm-up; charts rendered)")
@@ -250,7 +250,7 @@ def latencies(urls: dict[str, str], repeat: int, parquet: Path | None) -> None:
                     if i:
                         times.append((time.perf_counter() - t0) * 1000)
             p50, p95 = _p(times)
-            line += f"{p50:>14.1f}{p95:>14.1f}"
+            line += f"{p50:>16.1f}{p95:>16.1f}"
         if duck and name in sqls:
             base = []
             for _ in range(repeat):
