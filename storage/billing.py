@@ -22,6 +22,8 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -166,10 +168,7 @@ def resource_lines(conn: Conn, rows: Sequence[Sequence[Any]]) -> dict[str, int]:
     fresh = [dict(zip(names, r, strict=True)) for r in rows if r[0] not in known]
     if fresh:
         dialect, _ = _raw(conn)
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
         conn.execute(upsert(LINE).on_conflict_do_nothing(index_elements=["key"]), fresh)
         wanted = [f["key"] for f in fresh]
         for lo in range(0, len(wanted), 5000):
@@ -339,7 +338,7 @@ def _resource_periods(dialect: str, current: tuple[date, date], previous: tuple[
             terms = [
                 func.coalesce(s_[f"s{i}"], 0.0) for i, (_, w) in enumerate(parts) if w == which
             ]
-            out = terms[0]
+            out: Any = terms[0]
             for term in terms[1:]:
                 out = out + term
             return out
@@ -487,7 +486,8 @@ def labels(
 ) -> dict[str, str]:
     """Display names for project ids and resource ids (others are their own label).
 
-    `start`/`end` bound the days searched, so resource names come from the covering index range.
+    Resource names come from the resource lines (newest non-empty name seen at ingest);
+    `start`/`end` are accepted for callers and not needed any more.
     """
     wanted = list(keys)
     if by == "project" and wanted:

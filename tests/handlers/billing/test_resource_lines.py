@@ -199,9 +199,9 @@ def test_migration_carries_text_keyed_rows_over(empty_url: str) -> None:
             )
     upgrade(engine)
     try:
-        week = queries.Period(date(2024, 1, 8), date(2024, 1, 14), "7d")  # one whole week
+        whole = queries.Period(date(2024, 1, 8), date(2024, 1, 14), "7d")  # one whole week
         split = queries.Period(date(2024, 1, 9), date(2024, 1, 16), "8d")  # edge days only
-        assert _ranked(engine, week) == {"i-1": (15.0, 0.0), "i-2": (7.0, 0.0)}
+        assert _ranked(engine, whole) == {"i-1": (15.0, 0.0), "i-2": (7.0, 0.0)}
         assert _ranked(engine, split) == {"i-1": (5.0, 10.0), "i-2": (8.0, 0.0)}
         with engine.connect() as conn:
             assert repo.labels(conn, by="resource", keys=["i-1", "i-2"]) == {
