@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
 from handlers.billing.options import DEFAULT_TAG_KEYS
@@ -282,7 +284,7 @@ def _col(name: str, cols: set[str]) -> str:
 
 
 def _stage(duck: duckdb.DuckDBPyConnection, path: Path, name: str, tag_keys: list[str]) -> _Stats:
-    """One scan: validate, normalise and group the file into the temp table `g`."""
+    """One scan: validate and normalise the file into the temp table `g` (no grouping yet)."""
     source, cols = _reader(duck, path, name)
     c = {n: _col(n, cols) for n in (*REQUIRED, *OPTIONAL)}
     raw = {n: f"trim(CAST({c[n]} AS VARCHAR))" for n in TIMESTAMPS}
@@ -314,13 +316,11 @@ def _stage(duck: duckdb.DuckDBPyConnection, path: Path, name: str, tag_keys: lis
       left({c["ResourceId"]}, 1024) AS resource_id,
       left(coalesce({c["ResourceName"]}, ''), 255) AS resource_name
       {", " + tag_cols if tag_cols else ""},
-      sum({c["BilledCost"]}) AS billed,
-      sum(coalesce({c["EffectiveCost"]}, {c["BilledCost"]})) AS effective,
-      count(*) AS n,
-      CAST(min({c["ChargePeriodStart"]}) AS TIMESTAMP) AS t0,
-      CAST(max(coalesce({c["ChargePeriodEnd"]}, {c["ChargePeriodStart"]})) AS TIMESTAMP) AS t1
+      {c["BilledCost"]} AS billed,
+      coalesce({c["EffectiveCost"]}, {c["BilledCost"]}) AS effective,
+      CAST({c["ChargePeriodStart"]} AS TIMESTAMP) AS t0,
+      CAST(coalesce({c["ChargePeriodEnd"]}, {c["ChargePeriodStart"]}) AS TIMESTAMP) AS t1
     FROM (SELECT *, {tag_list} AS _tags FROM {source})
-    GROUP BY ALL
     """
     try:
         duck.execute(sql)
@@ -338,7 +338,7 @@ def _stage(duck: duckdb.DuckDBPyConnection, path: Path, name: str, tag_keys: lis
     if duck.execute("SELECT count(*) FROM g WHERE bad_ts").fetchone() != (0,):
         raise _locate_bad_timestamp(path, name)
     row = duck.execute(
-        "SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE NOT ok), 0), "
+        "SELECT count(*), count(*) FILTER (WHERE NOT ok), "
         "min(t0) FILTER (WHERE ok), max(t1) FILTER (WHERE ok) FROM g"
     ).fetchone()
     assert row is not None
@@ -384,31 +384,37 @@ _ROLLUPS = {
     "cost": """
         SELECT day, currency, service, service_category, project, project_name, region,
                charge_category, sum(billed) AS billed, sum(effective) AS effective,
-               sum(n) AS n
+               count(*) AS n
         FROM g WHERE ok GROUP BY ALL""",
-    "res": """
-        SELECT day, currency, resource_id, max(resource_name) AS resource_name, service,
-               project, region, sum(billed) AS billed, sum(effective) AS effective
-        FROM g WHERE ok AND resource_id IS NOT NULL
-        GROUP BY day, currency, resource_id, service, project, region""",
-    "week": """
-        SELECT CAST(date_trunc('week', day) AS DATE) AS day, currency, resource_id,
+    "res0": """
+        SELECT day, md5(concat_ws(chr(31), resource_id, currency, service, project, region))
+                 AS key,
+               resource_id, currency, service, project, region,
                max(resource_name) AS resource_name, sum(billed) AS billed,
                sum(effective) AS effective
-        FROM res GROUP BY ALL""",
+        FROM g WHERE ok AND resource_id IS NOT NULL
+        GROUP BY day, resource_id, currency, service, project, region""",
+    "lines": """
+        SELECT key, any_value(resource_id) AS resource_id, any_value(currency) AS currency,
+               any_value(service) AS service, any_value(project) AS project,
+               any_value(region) AS region,
+               coalesce(arg_max(resource_name, day) FILTER (WHERE resource_name <> ''), '')
+                 AS resource_name
+        FROM res0 GROUP BY key""",
 }
 _OUTPUT = {
     "cost": "day, currency, service, service_category, project, project_name, region, "
     "charge_category, billed, effective, n",
     "tag": "day, currency, k, v, billed, effective",
-    "res": "day, currency, resource_id, resource_name, service, project, region, billed, effective",
-    "week": "day, currency, resource_id, resource_name, billed, effective",
+    "res": "day, line, billed, effective",
+    "week": "day, line, billed, effective",
 }
 _TABLES = {"cost": repo.COST, "tag": repo.TAG, "res": repo.RESOURCE, "week": repo.WEEKLY}
 
 
 def _rollups(duck: duckdb.DuckDBPyConnection, tag_keys: list[str]) -> None:
-    """Every rollup the mart stores, grouped in DuckDB into temp tables `cost`, `tag`, `res`."""
+    """The rollups the mart stores, grouped in DuckDB into temp tables `cost`, `tag`, `res0`
+    (per resource line and day, keyed by the line's MD5) and `lines` (the distinct lines)."""
     for table, sql in _ROLLUPS.items():
         duck.execute(f"CREATE TEMP TABLE {table} AS {sql}")
     parts = [
@@ -428,29 +434,60 @@ def _rollups(duck: duckdb.DuckDBPyConnection, tag_keys: list[str]) -> None:
     duck.execute("DROP TABLE g")
 
 
+def _line_ids(conn: Connection, duck: duckdb.DuckDBPyConnection) -> None:
+    """Give every resource line its mart id, then key the per-resource rollups by it (`res`,
+    `week`): the rows that cross into the mart are four narrow values."""
+    lines = duck.execute(
+        "SELECT key, resource_id, currency, service, project, region, resource_name FROM lines"
+    ).fetchall()
+    ids = repo.resource_lines(conn, lines)
+    table = pa.table(
+        {"key": pa.array(list(ids), pa.string()), "line": pa.array(list(ids.values()), pa.int64())}
+    )
+    duck.register("line_ids", table)
+    duck.execute(
+        "CREATE TEMP TABLE res AS SELECT r.day, i.line, r.billed, r.effective "
+        "FROM res0 r JOIN line_ids i USING (key)"
+    )
+    duck.unregister("line_ids")
+    duck.execute("DROP TABLE res0")
+    duck.execute(
+        "CREATE TEMP TABLE week AS SELECT CAST(date_trunc('week', day) AS DATE) AS day, line, "
+        "sum(billed) AS billed, sum(effective) AS effective FROM res GROUP BY ALL"
+    )
+
+
 def _load(conn: Connection, duck: duckdb.DuckDBPyConnection, file_id: int) -> None:
     """Bulk-load the rollups: COPY on PostgreSQL, prepared executemany in big chunks otherwise.
 
-    On SQLite, when a load is larger than what the table already holds (a first or a big
-    back-fill), its indexes are dropped and rebuilt once after, inside the same transaction.
+    When a load is larger than what the table already holds (a first or a big back-fill), its
+    secondary indexes are dropped and rebuilt once after, inside the same transaction (DDL is
+    transactional on both databases); on PostgreSQL the loaded tables are then ANALYZEd.
     """
     dialect = conn.dialect.name
     if dialect == "sqlite":
         conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB while loading
+    _line_ids(conn, duck)
+    loaded: list[Table] = []
     for name, table in _TABLES.items():
         cols = _OUTPUT[name].replace("day,", "CAST(day AS VARCHAR),", 1)
-        sql = f"SELECT {int(file_id)}, {cols} FROM {name} ORDER BY day"
+        incoming = duck.execute(f"SELECT count(*) FROM {name}").fetchone()
+        big = incoming is not None and incoming[0] > max(50_000, repo.row_count(conn, table))
+        ddl = repo.drop_indexes(conn, table) if big else []
+        loaded += [table] if big else []
         if dialect == "postgresql":
+            sql = f"SELECT {int(file_id)}, {cols} FROM {name}"
             with tempfile.TemporaryDirectory(prefix="billing-copy-") as tmp:
                 out = str(Path(tmp) / f"{name}.csv")
                 duck.execute(f"COPY ({sql}) TO '{out}' (FORMAT csv, HEADER false)")
                 repo.copy_csv(conn, table, out)
-            continue
-        incoming = duck.execute(f"SELECT count(*) FROM {name}").fetchone()
-        big = incoming is not None and incoming[0] > max(50_000, repo.row_count(conn, table))
-        ddl = repo.drop_indexes(conn, table) if big else []
-        repo.insert_rows(conn, table, _chunks(duck, sql))
+        else:
+            # sorted by day only where indexes stay (index pages then append); rebuilt ones sort
+            order = "" if big else " ORDER BY day"
+            rows = _chunks(duck, f"SELECT {cols} FROM {name}{order}")
+            repo.insert_rows(conn, table, rows, file_id=file_id)
         repo.create_indexes(conn, ddl)
+    repo.analyze(conn, [repo.LINE, *loaded] if loaded else [])
     if dialect == "sqlite":
         conn.exec_driver_sql("PRAGMA cache_size = -2000")
 

@@ -64,23 +64,42 @@ class BillingTagDaily(SQLModel, table=True):
     effective_cost: float = 0.0
 
 
-class BillingResourceDaily(SQLModel, table=True):
-    """Daily cost per resource (for the top contributing resources), per file."""
+class BillingResource(SQLModel, table=True):
+    """One resource line: (resource id, currency, service, project, region) once, with its name.
 
-    __tablename__ = "billing_resource_daily"
-    __table_args__ = (
-        Index("ix_billing_resource_daily_cover", "day", "currency", "resource_id", "billed_cost"),
-    )
+    The per-resource rollups reference it by integer, so they stay narrow; `key` is the MD5 of
+    the five identifying values (a short unique key whatever their length).
+    """
+
+    __tablename__ = "billing_resource"
 
     id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(foreign_key="billing_file.id", index=True)
-    day: date
-    currency: str = Field(max_length=3)
+    key: str = Field(max_length=32, unique=True, index=True)
     resource_id: str = Field(max_length=1024)
-    resource_name: str = Field(default="", max_length=255)
+    currency: str = Field(max_length=3)
     service: str = Field(default="", max_length=255)
     project: str = Field(default="", max_length=255)
     region: str = Field(default="", max_length=64)
+    resource_name: str = Field(default="", max_length=255)
+
+
+class BillingResourceDaily(SQLModel, table=True):
+    """Daily cost per resource line (integer key into `billing_resource`), per file.
+
+    `(resource, day, billed_cost)` serves per-resource period sums (one short index range per
+    resource); `(day, resource, billed_cost)` serves a day's top resources and day-range scans.
+    """
+
+    __tablename__ = "billing_resource_day"
+    __table_args__ = (
+        Index("ix_billing_resource_day_resource", "resource", "day", "billed_cost"),
+        Index("ix_billing_resource_day_day", "day", "resource", "billed_cost"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(index=True)  # billing_file.id (no FK: see docs/billing.md)
+    day: date
+    resource: int  # billing_resource.id
     billed_cost: float = 0.0
     effective_cost: float = 0.0
 
@@ -111,16 +130,15 @@ class BillingAnomaly(SQLModel, table=True):
 class BillingResourceWeekly(SQLModel, table=True):
     """Weekly (ISO week, Monday) cost per resource, per file: long periods read weeks, not days."""
 
-    __tablename__ = "billing_resource_weekly"
+    __tablename__ = "billing_resource_week"
     __table_args__ = (
-        Index("ix_billing_resource_weekly_cover", "week", "currency", "resource_id", "billed_cost"),
+        Index("ix_billing_resource_week_resource", "resource", "week", "billed_cost"),
+        Index("ix_billing_resource_week_week", "week", "resource", "billed_cost"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(foreign_key="billing_file.id", index=True)
+    file_id: int = Field(index=True)  # billing_file.id (no FK: see docs/billing.md)
     week: date
-    currency: str = Field(max_length=3)
-    resource_id: str = Field(max_length=1024)
-    resource_name: str = Field(default="", max_length=255)
+    resource: int  # billing_resource.id
     billed_cost: float = 0.0
     effective_cost: float = 0.0
