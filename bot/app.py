@@ -93,6 +93,8 @@ class CopilotApp:
         handlers.register_all_jobs(self.scheduler)
         self.outbox: OutboxWorker | None = None
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
+        self.recover_every = 30.0  # seconds between looks for events a dead replica left
+        self.stranded_after = timedelta(seconds=30)
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._build_platforms()
@@ -165,7 +167,7 @@ class CopilotApp:
         await self.outbox.start()
         await self.scheduler.start()
         self._spawn(self._startup_checks(), "startup-checks")
-        self._spawn(self._recover(), "recover-inbox")
+        self._spawn(self._recover(), "inbox-recovery")
 
     async def stop(self) -> None:
         if not self._started:
@@ -246,17 +248,38 @@ class CopilotApp:
             log.warning("runbook runs interrupted by a restart", extra={"runs": interrupted})
 
     async def _recover(self) -> None:
-        """Handle events acknowledged by a process that died before handling them."""
+        """Handle events acknowledged by a process that died before handling them.
+
+        At start (after marking events a dead process was in the middle of as failed), then
+        every `recover_every` seconds: a replica that dies leaves its acknowledged events to
+        the survivors, not to its own restart. The inbox claim is a compare-and-set, so an
+        event still queued here or taken by another replica is never handled twice.
+        """
         await asyncio.sleep(1)
-        failed = await asyncio.to_thread(
-            inbox.interrupted, self.engine, older_than=timedelta(minutes=10)
-        )
+        delay = 1.0
+        while True:  # the database may be down at start: keep trying
+            try:
+                failed = await asyncio.to_thread(
+                    inbox.interrupted, self.engine, older_than=timedelta(minutes=10)
+                )
+                break
+            except Exception as exc:
+                log.warning("inbox recovery: database unavailable", extra={"error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         if failed:
             log.warning("events interrupted by a restart", extra={"count": failed})
-        for event in await asyncio.to_thread(
-            inbox.stranded, self.engine, older_than=timedelta(seconds=30)
-        ):
-            self._spawn(self._handle(event), f"recover-{event.event_id[:16]}")
+        while True:
+            try:
+                stranded = await asyncio.to_thread(
+                    inbox.stranded, self.engine, older_than=self.stranded_after
+                )
+            except Exception as exc:
+                log.warning("inbox recovery: database unavailable", extra={"error": str(exc)})
+                stranded = []
+            for event in stranded:
+                self._spawn(self._handle(event), f"recover-{event.event_id[:16]}")
+            await asyncio.sleep(self.recover_every)
 
     def refresh_gauges(self) -> None:
         with unit_of_work(self.engine) as s:
