@@ -53,6 +53,8 @@ def slack_stub(port: int) -> None:
         await request.read()
         if request.path.startswith("/response/"):
             answered["n"] += 1
+        if request.path.endswith("/conversations.info"):  # Slack's shape: a channel object
+            return web.json_response({"ok": True, "channel": {"id": "C0ALERTS", "name": "alerts"}})
         return web.json_response(
             {"ok": True, "ts": "1.0", "channel": "C1", "user_id": "UBOT", "message_ts": "1.0"}
         )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from cachetools import TTLCache
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Context
@@ -90,6 +91,9 @@ def validate(body: bytes) -> dict[str, Any]:
     for name in ("groupLabels", "commonLabels", "commonAnnotations"):
         if not isinstance(data.get(name, {}), dict):
             raise BadPayload(f"{name} must be an object")
+    truncated = data.get("truncatedAlerts", 0)
+    if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
+        raise BadPayload("truncatedAlerts must be a non-negative integer")
     return data
 
 
@@ -102,6 +106,7 @@ def primary_platform(app: Any) -> Platform:
 
 def routes(app: Any) -> list[web.RouteDef]:
     """The webhook route, bound to the app (settings, adapters, submit)."""
+    channels: TTLCache[tuple[Platform, str], ChannelRef] = TTLCache(maxsize=16, ttl=300)
 
     async def webhook(request: web.Request) -> web.Response:
         token = app.settings.alertmanager_webhook_token
@@ -116,14 +121,18 @@ def routes(app: Any) -> list[web.RouteDef]:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         platform = primary_platform(app)
         name = app.settings.copilot_alerts_channel or "alerts"
-        api = app.adapters[platform].api
-        try:
-            channel = await asyncio.to_thread(api.find_channel, name)
-        except ChatError:
-            channel = None
-        if channel is None:
-            log.warning("COPILOT_ALERTS_CHANNEL not found", extra={"channel": name})
-            channel = ChannelRef(platform=platform, id=name)
+        channel = channels.get((platform, name))
+        if channel is None:  # looked up once per 5 minutes, not on every notification
+            api = app.adapters[platform].api
+            try:
+                channel = await asyncio.to_thread(api.find_channel, name)
+            except ChatError:
+                channel = None
+            if channel is None:
+                log.warning("COPILOT_ALERTS_CHANNEL not found", extra={"channel": name})
+                channel = ChannelRef(platform=platform, id=name)
+            else:
+                channels[(platform, name)] = channel
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         event = Event(
             kind=EventKind.WEBHOOK,

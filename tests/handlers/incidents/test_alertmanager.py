@@ -85,6 +85,9 @@ async def test_token_and_malformed_bodies(local: Any) -> None:
     assert (await post(client, json.dumps(bad).encode())).status == 400
     bad = json.loads(payload("03")) | {"alerts": [{"labels": "x"}]}
     assert (await post(client, json.dumps(bad).encode())).status == 400
+    for truncated in ("many", -1, 1.5):  # a handler failure later, not a 400, before the check
+        bad = json.loads(payload("03")) | {"truncatedAlerts": truncated}
+        assert (await post(client, json.dumps(bad).encode())).status == 400
     await app.idle()
     assert rows(app, AlertGroup) == [] and await alerts_channel(client) == []
 
