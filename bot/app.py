@@ -15,6 +15,7 @@ from aiohttp import web
 
 import handlers
 from bot import inbox, outbox
+from bot.admission import AdaptiveLimit, watch_lag
 from bot.config import Settings
 from bot.context import Runtime, Services
 from bot.dispatch import Dispatcher, StorageUnavailable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from bot.platforms.base import PlatformAdapter
 
 log = logging.getLogger(__name__)
+HANDLER_THREADS = 16  # handlers mostly wait on I/O (LLM, Kubernetes, Prometheus, chat APIs)
 STORAGE_RETRIES = 30  # ~4.5 minutes of backoff (0.5 s doubling, at most 10 s) per event
 
 
@@ -92,7 +94,10 @@ class CopilotApp:
         )
         handlers.register_all_jobs(self.scheduler)
         self.outbox: OutboxWorker | None = None
-        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
+        self._executor = ThreadPoolExecutor(
+            max_workers=HANDLER_THREADS, thread_name_prefix="handler"
+        )
+        self.handler_limit = AdaptiveLimit(HANDLER_THREADS)
         self.recover_every = 30.0  # seconds between looks for events a dead replica left
         self.stranded_after = timedelta(seconds=30)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,6 +173,7 @@ class CopilotApp:
         await self.scheduler.start()
         self._spawn(self._startup_checks(), "startup-checks")
         self._spawn(self._recover(), "inbox-recovery")
+        self._spawn(watch_lag(self.handler_limit, self._lag_sample), "loop-lag")
 
     async def stop(self) -> None:
         if not self._started:
@@ -197,6 +203,10 @@ class CopilotApp:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _lag_sample(self, lag: float, limit: int) -> None:
+        self.metrics.loop_lag.set(lag)
+        self.metrics.handler_limit.set(limit)
 
     def _wake_outbox(self) -> None:
         if self.outbox is not None:
@@ -231,9 +241,10 @@ class CopilotApp:
         stage = "claim"
         for attempt in range(STORAGE_RETRIES):
             try:
-                await loop.run_in_executor(
-                    self._executor, partial(self.dispatcher.handle, event, stage=stage)
-                )
+                async with self.handler_limit:  # fewer at once while the acks' loop lags
+                    await loop.run_in_executor(
+                        self._executor, partial(self.dispatcher.handle, event, stage=stage)
+                    )
                 return
             except StorageUnavailable as exc:
                 stage = exc.stage

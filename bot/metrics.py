@@ -36,6 +36,14 @@ class Metrics:
         self.outbox_lag = Gauge(
             "copilot_outbox_lag_seconds", "Age of the oldest undelivered message", registry=r
         )
+        self.loop_lag = Gauge(
+            "copilot_event_loop_lag_seconds", "How late the event loop's timer fired", registry=r
+        )
+        self.handler_limit = Gauge(
+            "copilot_handler_limit",
+            "Handlers allowed to run at once (shrinks while the event loop lags)",
+            registry=r,
+        )
         self.deliveries = Counter(
             "copilot_outbox_deliveries", "Delivery attempts", ["platform", "result"], registry=r
         )
