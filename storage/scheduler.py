@@ -57,6 +57,15 @@ def acquire_lease(
         if renewed:
             return token
     row = session.exec(select(SchedulerLease).where(SchedulerLease.name == name)).one()
+    if row.holder == holder and row.expires_at > now:
+        # ours already (a concurrent renew in this process took it): renew, hand the token back
+        current = row.token
+        renewed = session.exec(
+            update(SchedulerLease)
+            .where(SchedulerLease.name == name, SchedulerLease.token == current)
+            .values(expires_at=now + ttl)
+        ).rowcount
+        return current if renewed else None
     if row.holder and row.expires_at > now:
         return None
     current = row.token  # read before the UPDATE (it synchronizes the loaded row)

@@ -93,6 +93,18 @@ def test_one_leader_at_a_time_and_take_over_after_expiry(engine: Engine) -> None
         assert row is not None and row.holder == "b" and row.token == 2
 
 
+def test_a_holder_that_lost_track_of_its_token_gets_the_same_term_back(engine: Engine) -> None:
+    """Two renewals racing in one process (the loop's and a direct call): the one that did not
+    take the lease must not read "someone else leads" — it is the same holder."""
+    clock = Clock(T0)
+    a, b = _scheduler(engine, clock, "a"), _scheduler(engine, clock, "b")
+    a.token = a.renew()
+    assert a.token == 1
+    a.token = None  # the other renewal's result was not seen
+    assert a.renew() == 1  # same term, not a new one, and not None
+    assert b.renew() is None
+
+
 def test_release_hands_over_at_once(engine: Engine) -> None:
     clock = Clock(T0)
     a, b = _scheduler(engine, clock, "a"), _scheduler(engine, clock, "b")
