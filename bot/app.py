@@ -98,6 +98,7 @@ class CopilotApp:
             max_workers=HANDLER_THREADS, thread_name_prefix="handler"
         )
         self.handler_limit = AdaptiveLimit(HANDLER_THREADS)
+        self._submitting = 0
         self.recover_every = 30.0  # seconds between looks for events a dead replica left
         self.stranded_after = timedelta(seconds=30)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,14 +226,18 @@ class CopilotApp:
         from bot.platforms.base import scrub
 
         event = scrub(event)  # a NUL in a signed body must not become a 500 (PostgreSQL)
-        new = await asyncio.to_thread(inbox.record, self.engine, event)
-        outcome = "new" if new else "duplicate"
-        self.metrics.events.labels(
-            platform=str(event.platform), kind=str(event.kind), outcome=outcome
-        ).inc()
-        if new:
-            self._spawn(self._handle(event), f"event-{event.event_id[:16]}")
-        return new
+        self._submitting += 1  # idle() must not slip between the insert and the spawn
+        try:
+            new = await asyncio.to_thread(inbox.record, self.engine, event)
+            outcome = "new" if new else "duplicate"
+            self.metrics.events.labels(
+                platform=str(event.platform), kind=str(event.kind), outcome=outcome
+            ).inc()
+            if new:
+                self._spawn(self._handle(event), f"event-{event.event_id[:16]}")
+            return new
+        finally:
+            self._submitting -= 1
 
     async def _handle(self, event: Event) -> None:
         """Handle in a worker thread; while the database is down, retry from the stage reached
@@ -301,6 +306,9 @@ class CopilotApp:
         """Wait until no event is being handled and the outbox is drained (tests, demo seed)."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
+            if self._submitting:  # an event being recorded: its handler is not spawned yet
+                await asyncio.sleep(0.01)
+                continue
             busy = [t for t in self._tasks if t.get_name().startswith(("event-", "recover-"))]
             if busy:
                 await asyncio.gather(*busy, return_exceptions=True)
