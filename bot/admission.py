@@ -12,6 +12,7 @@ waits, the acks don't.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import TracebackType
 
 HIGH_LAG = 0.005  # s: halve the limit
@@ -62,7 +63,9 @@ class AdaptiveLimit:
         return self.limit
 
 
-async def watch_lag(limit: AdaptiveLimit, on_sample: object = None) -> None:
+async def watch_lag(
+    limit: AdaptiveLimit, on_sample: Callable[[float, int], None] | None = None
+) -> None:
     """Sample the loop's lag every TICK and move the limit (runs until cancelled)."""
     loop = asyncio.get_running_loop()
     while True:
@@ -70,5 +73,5 @@ async def watch_lag(limit: AdaptiveLimit, on_sample: object = None) -> None:
         await asyncio.sleep(TICK)
         lag = max(0.0, loop.time() - start - TICK)
         current = await limit.observe(lag)
-        if callable(on_sample):
+        if on_sample is not None:
             on_sample(lag, current)

@@ -155,8 +155,7 @@ def claim_due(
     One SELECT of candidates, one UPDATE ... RETURNING that claims them (compare-and-set on
     `status = 'pending'`); a row another replica won blocks the rest of its channel.
     """
-    t = OutboxMessage.__table__
-    c = t.c
+    t, c = _T, _T.c  # the module's table (statements above are built on it)
     with engine.begin() as conn:
         if expire_leases:  # rows whose sender died come back
             conn.execute(_EXPIRE_LEASES, {"now": now})
