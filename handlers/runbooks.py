@@ -102,7 +102,9 @@ def service_for(runtime: Runtime) -> RunbookService:
             prometheus=PromPairs(prom) if prom else None,
             resolve_group=extra.get("resolve_group") or _platform_groups(runtime),
         )
-        extra[SERVICE_KEY] = svc
+        # setdefault: two threads building it at once (start-up checks and a handler or job)
+        # end up with one service, and a late builder never replaces one already in place
+        svc = extra.setdefault(SERVICE_KEY, svc)
     return svc
 
 
