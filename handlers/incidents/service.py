@@ -165,7 +165,7 @@ def declare(
         raise RuntimeError("could not allocate an incident number")
 
     try:
-        channel = _create_channel(ctx, channel_base(now, title), title)
+        channel = _create_channel(ctx, channel_base(now, title), title, unique=str(inc.id))
     except ChatError as exc:
         with ctx.session() as s:
             row = repo.get(s, incident_id=inc.id)
@@ -212,10 +212,12 @@ def declare(
     return Declared(inc, True)
 
 
-def _create_channel(ctx: Context, base: str, title: str):
+def _create_channel(ctx: Context, base: str, title: str, *, unique: str):
+    """`base`, then `base-2` … `base-9`, then `base-<incident id>` (an alert storm declares
+    many incidents with the same title on one day; the id is never taken twice)."""
     topic = title[:200]
-    for n in range(1, 30):
-        name = base if n == 1 else f"{base}-{n}"
+    names = [base, *(f"{base}-{n}" for n in range(2, 10)), f"{base}-{unique}"]
+    for name in names:
         try:
             return ctx.chat.create_channel(name, topic=topic)
         except ChatError as exc:

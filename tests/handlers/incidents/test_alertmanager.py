@@ -16,7 +16,10 @@ from sqlmodel import select
 from bot.app import CopilotApp, create_app
 from bot.clients.alertmanager import AlertmanagerClient
 from bot.config import load_settings
+from bot.events import Platform
+from bot.platforms.base import ChatError
 from storage.db import unit_of_work
+from storage.models.core import OutboxMessage
 from storage.models.incidents import AlertGroup, Incident
 from tests.harness.promstack import Exporter, PromStack, StackConfig
 
@@ -140,6 +143,26 @@ async def test_critical_alert_auto_declares_once_per_group(local: Any) -> None:
 
     kinds = [e.kind for e in rows(app, TimelineEntry)]
     assert kinds == ["declare", "alert", "alert"]
+
+
+async def test_a_failed_auto_declare_is_said_in_the_alerts_channel(local: Any) -> None:
+    """A webhook has no person to whisper an error to: it goes to the channel, and nothing is
+    left undeliverable in the outbox (it was an ephemeral to the 'alertmanager' actor)."""
+    app, client = local
+    api = app.runtime.apis[Platform.LOCAL]
+
+    def refuse(name: str, *, topic: str = "") -> Any:
+        raise ChatError("restricted_action")
+
+    api.create_channel = refuse  # type: ignore[method-assign]  # the platform says no
+    await post(client, payload("01"))
+    await app.idle()
+    assert rows(app, Incident) == []
+    said = json.dumps([m["message"] for m in await alerts_channel(client)])
+    assert "Could not create the incident channel: restricted_action" in said
+    with unit_of_work(app.engine) as s:
+        ops = [(m.op, m.status) for m in s.exec(select(OutboxMessage)).all()]
+    assert ("ephemeral", "failed") not in ops and all(st == "sent" for _, st in ops)
 
 
 async def test_buttons_declare_ack_and_silence_without_alertmanager(local: Any) -> None:

@@ -122,6 +122,21 @@ async def test_same_title_twice_gets_a_unique_channel_and_cyrillic_slug(local: A
     ]
 
 
+async def test_an_alert_storm_of_one_title_still_gets_a_channel_each(local: Any) -> None:
+    app, client, clock = local
+    await declare(app, client, "Something else")  # ids no longer match the storm's positions
+    for n in range(11):
+        clock.now += timedelta(seconds=1)
+        user = ("alice", "bob", "carol")[n % 3]
+        await send(app, client, user, f"/incident declare Checkout down{'!' * n}")
+    rows = incidents(app)[1:]
+    base = "inc-20261129-checkout-down"
+    names = [r.channel_name for r in rows]
+    assert len(rows) == 11 and len(set(names)) == 11
+    assert names[:9] == [base, *(f"{base}-{n}" for n in range(2, 10))]
+    assert names[9:] == [f"{base}-{rows[9].id}", f"{base}-{rows[10].id}"]
+
+
 async def test_retried_declare_creates_one_incident(local: Any) -> None:
     app, client, _ = local
     channel = ChannelRef(platform=Platform.LOCAL, id="C-general", name="general")
