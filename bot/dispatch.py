@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import psycopg
 from cachetools import TTLCache
 from sqlalchemy import bindparam, literal, union_all
 from sqlalchemy import exc as sa_exc
@@ -43,7 +44,15 @@ _LOCALES = union_all(
 
 
 # The database went away (refused, restarted, pool exhausted): the transaction rolled back.
-STORAGE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# psycopg's own errors come from the acknowledgement path's async recorder (PoolTimeout is an
+# OperationalError).
+STORAGE_DOWN = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 class StorageUnavailable(Exception):
@@ -134,11 +143,13 @@ class Dispatcher:
         except STORAGE_DOWN as exc:
             raise StorageUnavailable("handle") from exc
         ctx = Context(self.runtime, event, tr)
+        # errors go to the person who asked; a webhook has nobody to whisper to: the channel
+        private = event.kind != EventKind.WEBHOOK
         try:
             try:
                 self._route(ctx, tr)
             except UsageError as exc:
-                ctx.reply(help_.usage_error(exc, event.command, tr), ephemeral=True)
+                ctx.reply(help_.usage_error(exc, event.command, tr), ephemeral=private)
         except STORAGE_DOWN as exc:
             log.warning("database unavailable while handling; will retry", exc_info=True)
             raise StorageUnavailable("handle") from exc
@@ -148,7 +159,7 @@ class Dispatcher:
             log.exception("handler failed", extra={"ref": ref, "event": event.event_id})
             self.metrics.errors.labels(kind=str(event.kind)).inc()
             try:
-                ctx.reply(error_message(tr, ref), ephemeral=True)
+                ctx.reply(error_message(tr, ref), ephemeral=private)
             except Exception:
                 log.exception("could not report the error")
         self.metrics.handler_latency.labels(kind=str(event.kind), command=label[:40]).observe(
