@@ -7,7 +7,9 @@ the script prints p50 / p99 / max ack latency and errors side by side.
     .venv/bin/python bench/ack.py [--rate 200] [--seconds 30]
 
 Targets: console-copilot serve on SQLite and on PostgreSQL (the event durably recorded in
-the inbox before the ack), slack-bolt's AsyncApp (default mode and process_before_response),
+the inbox before the ack), in one process and with `--workers 2` (`copilot-<db>-w2`: this
+process acknowledges, two worker processes handle), slack-bolt's AsyncApp (default mode and
+process_before_response),
 and a bare aiohttp handler that only verifies the signature (the floor).
 """
 
@@ -139,7 +141,7 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None
 
 
 @contextmanager
-def copilot(db: str, stub: str, tmp: Path) -> Iterator[str]:
+def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[str]:
     if db == "sqlite":
         url = f"sqlite:///{tmp / 'bench.db'}"
     else:
@@ -166,7 +168,7 @@ def copilot(db: str, stub: str, tmp: Path) -> Iterator[str]:
         capture_output=True,
     )
     proc = subprocess.Popen(
-        [py, "-m", "bot.cli", "serve"],
+        [py, "-m", "bot.cli", "serve", *(["--workers", str(workers)] if workers else [])],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
@@ -178,7 +180,7 @@ def copilot(db: str, stub: str, tmp: Path) -> Iterator[str]:
         yield base + "/slack/events"
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        proc.wait(timeout=40)
         if db == "postgres":
             with psycopg.connect(PG, autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -224,7 +226,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rate", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=30)
-    ap.add_argument("--targets", default="floor,bolt,bolt-pbr,copilot-sqlite,copilot-postgres")
+    ap.add_argument(
+        "--targets",
+        default="floor,bolt,bolt-pbr,copilot-sqlite,copilot-postgres,"
+        "copilot-sqlite-w2,copilot-postgres-w2",
+    )
     ns = ap.parse_args()
     import tempfile
 
@@ -239,8 +245,9 @@ def main() -> None:
     ):
         time.sleep(1)
         for target in ns.targets.split(","):
-            if target.startswith("copilot-"):
-                ctx = copilot(target.split("-", 1)[1], stub, Path(tmp))
+            if target.startswith("copilot-"):  # copilot-<db>[-w<N>]: N worker processes
+                db, _, w = target.split("-", 1)[1].partition("-w")
+                ctx = copilot(db, stub, Path(tmp), workers=int(w or 0))
             else:
                 ctx = baseline(target, stub)
             with ctx as url:

@@ -8,6 +8,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +30,22 @@ from storage.db import make_engine, unit_of_work
 
 if TYPE_CHECKING:
     from bot.platforms.base import PlatformAdapter
+    from bot.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 HANDLER_THREADS = 16  # handlers mostly wait on I/O (LLM, Kubernetes, Prometheus, chat APIs)
 STORAGE_RETRIES = 30  # ~4.5 minutes of backoff (0.5 s doubling, at most 10 s) per event
+PULL_IDLE = 0.02  # s a worker waits before looking in an empty inbox again
+PULL_MAX_BACKOFF = 5.0  # s between looks while the database is down
+
+
+class Role(StrEnum):
+    """What one process does. `serve` alone is ALL; `serve --workers N` is an INGRESS with N
+    WORKER processes beside it (the acks never share a GIL with the handlers)."""
+
+    ALL = "all"  # acks, handlers, outbox, scheduler
+    INGRESS = "ingress"  # verify, record in the inbox, acknowledge; nothing else
+    WORKER = "worker"  # take events from the inbox; handlers, outbox, scheduler; no HTTP
 
 
 def telemetry_services(settings: Settings) -> Services:
@@ -66,10 +79,12 @@ class NotMigrated(RuntimeError):
 class CopilotApp:
     """One bot process: HTTP app, platforms, dispatcher, outbox worker, scheduler."""
 
-    def __init__(self, settings: Settings, *, engine: Any = None) -> None:
+    def __init__(self, settings: Settings, *, engine: Any = None, role: Role = Role.ALL) -> None:
         self.settings = settings
+        self.role = role
         self._owns_engine = engine is None
         self.engine = engine or make_engine(settings.database_url)
+        self.recorder: inbox.AsyncRecorder | None = None
         self.metrics = Metrics()
         self.router = Router()
         handlers.register_all(self.router)
@@ -99,9 +114,12 @@ class CopilotApp:
         )
         self.handler_limit = AdaptiveLimit(HANDLER_THREADS)
         self._submitting = 0
+        self._pulled = 0  # worker: events taken from the inbox and not finished yet
+        self._slot_free = asyncio.Event()
         self.recover_every = 30.0  # seconds between looks for events a dead replica left
         self.stranded_after = timedelta(seconds=30)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.workers: WorkerPool | None = None
         self._started = False
         self._build_platforms()
         handlers.attach_all(self)
@@ -142,6 +160,15 @@ class CopilotApp:
     def extra_routes(self) -> list[list[web.RouteDef]]:
         return [a.routes() for a in self.adapters.values()] + self._routes
 
+    def add_worker_pool(self, count: int) -> None:
+        """Start `count` worker processes with the HTTP app and stop them with it (ingress)."""
+        from bot.workers import WorkerPool
+
+        self.workers = WorkerPool(count, on_change=self.metrics.workers.set)
+        pool = self.workers
+        self.web.on_startup.append(lambda _app: pool.start())
+        self.web.on_cleanup.append(lambda _app: pool.stop())
+
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app
 
@@ -165,8 +192,14 @@ class CopilotApp:
             return
         self._started = True
         await asyncio.to_thread(self.check_schema)
+        if self.engine.dialect.name == "postgresql" and self.role is not Role.WORKER:
+            self.recorder = inbox.AsyncRecorder(self.engine)
+            await self.recorder.open()
         for adapter in self.adapters.values():
-            await adapter.start()
+            await adapter.start(inbound=self.role is not Role.WORKER)
+        if self.role is Role.INGRESS:  # the workers handle, deliver and schedule
+            self._spawn(watch_lag(self.handler_limit, self._lag_sample), "loop-lag")
+            return
         self.outbox = OutboxWorker(
             self.engine, {str(p): a for p, a in self.adapters.items()}, on_result=self._delivered
         )
@@ -174,6 +207,8 @@ class CopilotApp:
         await self.scheduler.start()
         self._spawn(self._startup_checks(), "startup-checks")
         self._spawn(self._recover(), "inbox-recovery")
+        if self.role is Role.WORKER:
+            self._spawn(self._pull(), "inbox-pull")
         self._spawn(watch_lag(self.handler_limit, self._lag_sample), "loop-lag")
 
     async def stop(self) -> None:
@@ -190,6 +225,9 @@ class CopilotApp:
             await self.outbox.stop()
         for adapter in self.adapters.values():
             await adapter.stop()
+        if self.recorder is not None:
+            await self.recorder.close()
+            self.recorder = None
         self._executor.shutdown(wait=False, cancel_futures=True)
         # let running handlers finish (bounded) before the pool goes away
         with contextlib.suppress(TimeoutError):
@@ -228,22 +266,24 @@ class CopilotApp:
         event = scrub(event)  # a NUL in a signed body must not become a 500 (PostgreSQL)
         self._submitting += 1  # idle() must not slip between the insert and the spawn
         try:
-            new = await asyncio.to_thread(inbox.record, self.engine, event)
+            if self.recorder is not None:
+                new = await self.recorder.record(event)
+            else:
+                new = await asyncio.to_thread(inbox.record, self.engine, event)
             outcome = "new" if new else "duplicate"
             self.metrics.events.labels(
                 platform=str(event.platform), kind=str(event.kind), outcome=outcome
             ).inc()
-            if new:
+            if new and self.role is Role.ALL:  # an ingress leaves it to the workers
                 self._spawn(self._handle(event), f"event-{event.event_id[:16]}")
             return new
         finally:
             self._submitting -= 1
 
-    async def _handle(self, event: Event) -> None:
+    async def _handle(self, event: Event, stage: str = "claim") -> None:
         """Handle in a worker thread; while the database is down, retry from the stage reached
         (bounded: an event still not handled is picked up by the next start's recovery)."""
         loop = asyncio.get_running_loop()
-        stage = "claim"
         for attempt in range(STORAGE_RETRIES):
             try:
                 async with self.handler_limit:  # fewer at once while the acks' loop lags
@@ -255,6 +295,40 @@ class CopilotApp:
                 stage = exc.stage
                 await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
         log.error("database unavailable: event left for recovery", extra={"id": event.event_id})
+
+    async def _pull(self) -> None:
+        """Worker: take recorded events from the inbox while handler slots are free.
+
+        The take is a compare-and-set on the inbox status, so several workers (and replicas
+        running everything in one process) never handle an event twice.
+        """
+        backoff = PULL_IDLE
+        while True:
+            free = self.handler_limit.limit - self._pulled
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                events = await asyncio.to_thread(inbox.take, self.engine, limit=free)
+            except Exception as exc:
+                log.warning("inbox: database unavailable", extra={"error": str(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, PULL_MAX_BACKOFF)
+                continue
+            backoff = PULL_IDLE
+            for event in events:
+                self._pulled += 1
+                self._spawn(self._handle_taken(event), f"event-{event.event_id[:16]}")
+            if len(events) < free:
+                await asyncio.sleep(PULL_IDLE)
+
+    async def _handle_taken(self, event: Event) -> None:
+        try:
+            await self._handle(event, stage="handle")  # already claimed by the take
+        finally:
+            self._pulled -= 1
+            self._slot_free.set()
 
     async def _startup_checks(self) -> None:
         from handlers import runbooks
@@ -285,6 +359,8 @@ class CopilotApp:
                 delay = min(delay * 2, 30.0)
         if failed:
             log.warning("events interrupted by a restart", extra={"count": failed})
+        if self.role is Role.WORKER:
+            return  # the pull loop takes every recorded event, stranded ones included
         while True:
             try:
                 stranded = await asyncio.to_thread(

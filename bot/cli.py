@@ -68,9 +68,39 @@ def cmd_migrate(ns: argparse.Namespace) -> int:
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    """Run the bot."""
+    """Run the bot (with --workers N: acknowledge here, handle in N worker processes)."""
+    s = _settings(**({"copilot_workers": ns.workers} if ns.workers is not None else {}))
+    if ns.ingress_only and s.local_enabled:
+        print(
+            "configuration error:\n--ingress-only needs Slack or Mattermost: the local "
+            "workspace (demo) runs in one process",
+            file=sys.stderr,
+        )
+        return 2
+    return _run(s, workers=s.copilot_workers, ingress=ns.ingress_only)
+
+
+def cmd_worker(ns: argparse.Namespace) -> int:
+    """Handle events recorded by the serving processes (no HTTP)."""
+    import asyncio
+
+    from bot import logs, workers
+    from bot.app import NotMigrated, Role, create_app
+
+    if ns.nice:
+        os.nice(ns.nice)
+    if ns.parent:
+        workers.die_with_parent(ns.parent)
     s = _settings()
-    return _run(s)
+    logs.configure(s.copilot_log_level)
+    app = create_app(s, role=Role.WORKER)
+    try:
+        app.check_schema()
+    except NotMigrated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(workers.run_worker(app))
+    return 0
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
@@ -87,19 +117,21 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     return _run(s)
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, *, workers: int = 0, ingress: bool = False) -> int:
     from aiohttp import web
 
     from bot import logs
-    from bot.app import NotMigrated, create_app
+    from bot.app import NotMigrated, Role, create_app
 
     logs.configure(settings.copilot_log_level)
-    app = create_app(settings)
+    app = create_app(settings, role=Role.INGRESS if workers or ingress else Role.ALL)
     try:
         app.check_schema()
     except NotMigrated as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if workers:
+        app.add_worker_pool(workers)
     web.run_app(
         app.web,
         host=settings.copilot_http_host,
@@ -114,7 +146,25 @@ def _run(settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="console-copilot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the bot").set_defaults(fn=cmd_serve)
+    s = sub.add_parser("serve", help="run the bot")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="handle events in N worker processes; this one only acknowledges "
+        "(default COPILOT_WORKERS or 0: everything in this process)",
+    )
+    s.add_argument(
+        "--ingress-only",
+        action="store_true",
+        help="only verify, record and acknowledge; `console-copilot worker` processes elsewhere "
+        "handle (a separate Deployment)",
+    )
+    s.set_defaults(fn=cmd_serve)
+    w = sub.add_parser("worker", help="handle recorded events, deliver, schedule (no HTTP)")
+    w.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority")
+    w.add_argument("--parent", type=int, default=0, help=argparse.SUPPRESS)
+    w.set_defaults(fn=cmd_worker)
     d = sub.add_parser("demo", help="run on the local workspace with sample data")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=None, help="default COPILOT_HTTP_PORT or 8080")

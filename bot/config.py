@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     copilot_demo: bool = False
     copilot_demo_cluster: bool = False
 
+    copilot_workers: int = Field(default=0, ge=0, le=64)
     copilot_scheduler_enabled: bool = True
     copilot_scheduler_lease_ttl: float = Field(default=15.0, gt=0)
     copilot_scheduler_renew: float = Field(default=5.0, gt=0)
@@ -171,6 +172,11 @@ class Settings(BaseSettings):
             )
         if bool(self.mattermost_url) != bool(self.mattermost_token):
             raise ValueError("MATTERMOST_URL and MATTERMOST_TOKEN go together")
+        if self.copilot_workers and self.local_enabled:
+            raise ValueError(
+                "COPILOT_WORKERS needs Slack or Mattermost: the local workspace (demo) runs in "
+                "one process; unset COPILOT_WORKERS or configure a chat platform"
+            )
         return self
 
     # -- derived -------------------------------------------------------------------------

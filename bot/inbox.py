@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -64,6 +65,52 @@ def record(engine: Engine, event: Event) -> bool:
         return conn.execute(_RECORD[engine.dialect.name], params).first() is not None
 
 
+_RECORD_SQL = (
+    "INSERT INTO inbox_event (platform, event_id, kind, payload, status, received_at) "
+    "VALUES (%(p_platform)s, %(p_event_id)s, %(p_kind)s, %(p_payload)s, 'received', %(p_now)s) "
+    "ON CONFLICT (platform, event_id) DO NOTHING RETURNING id"
+)
+
+
+class AsyncRecorder:
+    """PostgreSQL: record events on the event loop — a psycopg async pool of autocommit
+    connections, one round trip per event, no thread hand-off on the acknowledgement path."""
+
+    def __init__(self, engine: Engine, *, max_size: int = 8) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.pool = AsyncConnectionPool(
+            conninfo,
+            min_size=2,
+            max_size=max_size,
+            timeout=2.0,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": 2,
+                "options": "-c lock_timeout=5000 -c statement_timeout=5000",
+            },
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def record(self, event: Event) -> bool:
+        params = {
+            **_key(event),
+            "p_kind": str(event.kind),
+            "p_payload": event.model_dump_json(),
+            "p_now": datetime.now(UTC),
+        }
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_RECORD_SQL, params)
+            return await cur.fetchone() is not None
+
+
 def claim(conn: Connection, event: Event) -> bool:
     """Move the event from received to processing (in the caller's transaction); False if
     someone else has it."""
@@ -79,6 +126,32 @@ def finish(engine: Engine, event: Event, *, error: str | None = None) -> None:
     }
     with engine.begin() as conn:
         conn.execute(_FINISH, params)
+
+
+_WAITING = (
+    sa_select(_C.id).where(_C.status == "received").order_by(_C.id).limit(bindparam("p_limit"))
+)
+_TAKE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("p_ids", expanding=True)), _C.status == "received")
+    .values(status="processing")
+    .returning(_C.payload)
+)
+
+
+def take(engine: Engine, *, limit: int) -> list[Event]:
+    """Claim up to `limit` recorded events, oldest first, for a worker process.
+
+    A read finds candidates (no write lock while the inbox is empty, which matters on SQLite);
+    the claim re-checks the status, so of two workers seeing the same row one gets it.
+    """
+    with engine.connect() as conn:
+        ids = conn.execute(_WAITING, {"p_limit": limit}).scalars().all()
+    if not ids:
+        return []
+    with engine.begin() as conn:
+        payloads = conn.execute(_TAKE, {"p_ids": list(ids)}).scalars().all()
+    return [Event.model_validate_json(p) for p in payloads]
 
 
 def stranded(engine: Engine, *, older_than: timedelta, limit: int = 100) -> list[Event]:

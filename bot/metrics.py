@@ -44,6 +44,9 @@ class Metrics:
             "Handlers allowed to run at once (shrinks while the event loop lags)",
             registry=r,
         )
+        self.workers = Gauge(
+            "copilot_workers", "Worker processes running (serve --workers)", registry=r
+        )
         self.deliveries = Counter(
             "copilot_outbox_deliveries", "Delivery attempts", ["platform", "result"], registry=r
         )

@@ -105,6 +105,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def pg_engine(_pg_migrated: str) -> Iterator[Engine]:
+    """A migrated, empty PostgreSQL engine only (PostgreSQL-specific code paths)."""
+    _truncate_pg(_pg_migrated)
+    eng = make_engine(_pg_migrated)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path, _sqlite_template: Path) -> Iterator[Engine]:
     """A migrated SQLite engine only (for tests that need one fast database)."""
     path = tmp_path / "copilot.db"

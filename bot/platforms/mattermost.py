@@ -262,12 +262,14 @@ class MattermostAdapter:
         self._http: aiohttp.ClientSession | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, inbound: bool = True) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         try:
             self.bot_user = await asyncio.to_thread(self.driver.users.get_user, "me")
         except Exception as exc:  # Mattermost down at start-up must not stop the bot
             log.warning("mattermost users/me failed", extra={"error": str(exc)})
+        if not inbound:
+            return
         self._ws = ClientTLSWebsocket(self.options, self.options["token"])
         self._ws_task = asyncio.create_task(self._ws.connect(self._on_frame), name="mm-websocket")
 

@@ -337,14 +337,14 @@ class SlackAdapter:
             return _refuse(400, "invalid_payload")
         return await to_aiohttp_response(bolt_response)
 
-    async def start(self) -> None:
+    async def start(self, *, inbound: bool = True) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         try:
             auth = await self.client.auth_test()
             self._bot_user_id = auth.get("user_id")
         except Exception as exc:  # Slack down at start-up must not stop the bot
             log.warning("slack auth.test failed", extra={"error": str(exc)})
-        if self.settings.slack_app_token:
+        if inbound and self.settings.slack_app_token:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)

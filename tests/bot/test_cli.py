@@ -41,3 +41,27 @@ def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
 def test_slack_token_without_secret_is_refused() -> None:
     out = cli("check-config", env={"SLACK_BOT_TOKEN": "xoxb-1"})
     assert out.returncode == 2 and "SLACK_SIGNING_SECRET" in out.stderr
+
+
+def test_workers_need_a_chat_platform(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    assert cli("migrate", env=env).returncode == 0
+    out = cli("serve", "--workers", "2", env=env)
+    assert out.returncode == 2
+    assert "COPILOT_WORKERS needs Slack or Mattermost" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = cli("serve", "--ingress-only", env=env)
+    assert out.returncode == 2 and "--ingress-only needs Slack or Mattermost" in out.stderr
+    out = cli("serve", "--workers", "-1", env=env)
+    assert out.returncode == 2 and "copilot_workers" in out.stderr.lower()
+
+
+def test_worker_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+    }
+    out = cli("worker", env=env)
+    assert out.returncode == 2
+    assert "not migrated" in out.stderr and "Traceback" not in out.stderr

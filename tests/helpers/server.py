@@ -33,8 +33,19 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def serve(env: dict[str, str], *, log_path: Path | None = None) -> Iterator[str]:
+def serve(
+    env: dict[str, str], *, log_path: Path | None = None, args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Start `console-copilot serve`; yield its base URL once /readyz answers."""
+    with serving(env, log_path=log_path, args=args) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def serving(
+    env: dict[str, str], *, log_path: Path | None = None, args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start `console-copilot serve [args]`; yield (base URL, process) once /readyz answers."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -44,7 +55,7 @@ def serve(env: dict[str, str], *, log_path: Path | None = None) -> Iterator[str]
     }
     out = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
+        [sys.executable, "-m", "bot.cli", "serve", *args],
         env=full_env,
         cwd=ROOT,
         stdout=out,
@@ -66,11 +77,11 @@ def serve(env: dict[str, str], *, log_path: Path | None = None) -> Iterator[str]
             if time.monotonic() > deadline:
                 raise TimeoutError("console-copilot serve did not become ready")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
         if log_path:

@@ -346,7 +346,7 @@ class LocalAdapter:
         if loop is not None:
             loop.call_soon_threadsafe(self._changed.set)
 
-    async def start(self) -> None:
+    async def start(self, *, inbound: bool = True) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.ensure_channels)
 

@@ -1,0 +1,194 @@
+"""`console-copilot serve --workers N`: the serving process acknowledges, worker processes handle.
+
+Real processes on SQLite and PostgreSQL, the fake Slack behind SLACK_API_URL, signed slash
+commands over HTTP: every command answered exactly once, a killed worker started again, and no
+worker outlives its serving process (stopped or killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+
+from storage.db import make_engine
+from tests.fakes import slack_requests
+from tests.fakes._server import wait_until
+from tests.fakes.slack_api import TEAM_ID, FakeSlack
+from tests.helpers.server import serving
+from tests.platforms.slack_app import ALICE, GENERAL, fake_slack
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def _metric(base: str, name: str) -> float | None:
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as resp:
+        body = await resp.text()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+async def _commands(base: str, slack: FakeSlack, n: int, tag: str) -> list[str]:
+    urls = [slack.response_url() for _ in range(n)]
+    async with aiohttp.ClientSession() as http:
+
+        async def one(i: int, url: str) -> None:
+            body, headers = slack_requests.slash_command(
+                command="/copilot",
+                text="help",
+                user_id=ALICE,
+                user_name="alice",
+                channel_id=GENERAL,
+                team_id=TEAM_ID,
+                response_url=url,
+                trigger_id=f"{i}.4242.{tag}",
+            )
+            async with http.post(base + "/slack/events", data=body, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(urls)))
+    return urls
+
+
+def _env(db_url: str, slack: FakeSlack) -> dict[str, str]:
+    return {
+        "DATABASE_URL": db_url,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack_requests.SECRET,
+        "SLACK_API_URL": slack.base_url,
+        "COPILOT_SCHEDULER_ENABLED": "false",
+    }
+
+
+async def test_workers_answer_every_command_once_and_come_back(db_url: str, tmp_path: Path) -> None:
+    with (
+        fake_slack() as slack,
+        serving(_env(db_url, slack), args=("--workers", "2"), log_path=tmp_path / "s.log") as (
+            base,
+            proc,
+        ),
+    ):
+        await wait_until(lambda: len(_children(proc.pid)) == 2, within=30)
+        workers = _children(proc.pid)
+        assert await _metric(base, "copilot_workers") == 2.0
+
+        urls = await _commands(base, slack, 60, "first")
+        await wait_until(lambda: all(slack.response_posts(u) for u in urls), within=60)
+
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        await wait_until(lambda: victim not in (c := _children(proc.pid)) and len(c) == 2, 30)
+        assert victim not in _children(proc.pid)
+
+        more = await _commands(base, slack, 40, "second")
+        await wait_until(lambda: all(slack.response_posts(u) for u in more), within=60)
+        await asyncio.sleep(0.5)  # a doubled answer would arrive now
+        assert [len(slack.response_posts(u)) for u in urls + more] == [1] * 100
+        assert all("/copilot" in str(slack.response_posts(u)[0]) for u in urls + more)
+
+        assert _inbox(db_url) == {"done": 100}
+
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)  # stopping the serving process stops its workers
+        proc.wait(timeout=30)
+        assert proc.returncode == 0
+        assert not [w for w in workers if _alive(w)]
+
+
+async def test_workers_stop_when_the_serving_process_is_killed(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with (
+        fake_slack() as slack,
+        serving(_env(sqlite_url, slack), args=("--workers", "2")) as (_base, proc),
+    ):
+        await wait_until(lambda: len(_children(proc.pid)) == 2, within=30)
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+        with contextlib.suppress(TimeoutError):  # the assertion below says which survived
+            await wait_until(lambda: not any(_alive(w) for w in workers), within=20, interval=0.1)
+        assert not [w for w in workers if _alive(w)], "a worker outlived its serving process"
+
+
+async def test_ingress_only_leaves_the_handling_to_a_separate_worker(
+    db_url: str, tmp_path: Path
+) -> None:
+    with (
+        fake_slack() as slack,
+        serving(_env(db_url, slack), args=("--ingress-only",)) as (base, proc),
+    ):
+        assert _children(proc.pid) == set()
+        urls = await _commands(base, slack, 10, "ingress")
+        await asyncio.sleep(1.5)  # an in-process handler would have answered by now
+        assert [slack.response_posts(u) for u in urls] == [[]] * 10
+        assert _inbox(db_url) == {"received": 10}
+
+        log = (tmp_path / "worker.log").open("w")
+        worker = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "bot.cli", "worker"],
+            env={**os.environ, **_env(db_url, slack)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            await wait_until(lambda: all(slack.response_posts(u) for u in urls), within=60)
+            await asyncio.sleep(0.5)
+            assert [len(slack.response_posts(u)) for u in urls] == [1] * 10
+            assert _inbox(db_url) == {"done": 10}
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(worker.wait(), 30) == 0
+            log.close()
+
+
+def _inbox(db_url: str) -> dict[str, int]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT status, count(*) FROM inbox_event GROUP BY 1"))
+            return {str(k): int(v) for k, v in rows.all()}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    import shutil
+
+    path = tmp_path / "copilot.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite:///{path}"
