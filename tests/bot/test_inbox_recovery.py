@@ -39,11 +39,15 @@ async def test_a_stranded_event_is_handled_by_the_running_replica_once(db_url: s
                 )
             for _ in range(100):
                 with engine.connect() as conn:
-                    status = conn.execute(
-                        InboxEvent.__table__.select().where(
-                            InboxEvent.__table__.c.event_id == dead.event_id
+                    status = (
+                        conn.execute(
+                            InboxEvent.__table__.select().where(
+                                InboxEvent.__table__.c.event_id == dead.event_id
+                            )
                         )
-                    ).one().status
+                        .one()
+                        .status
+                    )
                 if status == "done":
                     break
                 await asyncio.sleep(0.1)
