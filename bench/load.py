@@ -3,7 +3,7 @@
 Mixed traffic, round-robin over the replicas (as a load balancer would): signed slash
 commands, button clicks (block_actions), Events API mentions and Alertmanager webhooks.
 Prints p50 / p99 / p99.9 ack latency, errors, the outbox lag after the run, and CPU and memory
-of each replica at the start and at the end; then a scaling curve: the highest rate whose p99
+of each replica (with its worker processes) at the start and at the end; then a scaling curve: the highest rate whose p99
 stays under 100 ms, for 1, 2 and 3 replicas.
 
     .venv/bin/python bench/load.py --quick            # 60 s at 300/s, short curve (~10 min)
@@ -157,14 +157,29 @@ async def run_load(urls: list[str], rate: int, seconds: float, stub: str) -> dic
     return {"lat": lat, "errors": errors, "sent": n, "elapsed": elapsed, "kinds": kinds}
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of a process (a replica's worker processes), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def proc_stats(pid: int) -> tuple[float, float]:
-    """(cpu seconds, RSS MiB) of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    with open(f"/proc/{pid}/status") as f:
-        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+    """(cpu seconds, RSS MiB) of a process and its worker processes, from /proc."""
+    cpu = rss = 0.0
+    for p in [pid, *children(pid)]:
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{p}/status") as f:
+            rss += next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
     return cpu, rss
 
 
@@ -190,7 +205,7 @@ def database() -> Iterator[str]:
 
 
 @contextmanager
-def replicas(n: int, db: str, stub: str) -> Iterator[list[tuple[str, int]]]:
+def replicas(n: int, db: str, stub: str, workers: int = 0) -> Iterator[list[tuple[str, int]]]:
     env = {
         **os.environ,
         "DATABASE_URL": db,
@@ -213,7 +228,7 @@ def replicas(n: int, db: str, stub: str) -> Iterator[list[tuple[str, int]]]:
         for _ in range(n):
             port = free_port()
             p = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve"],
+                [sys.executable, "-m", "bot.cli", "serve", "--workers", str(workers)],
                 cwd=ROOT,
                 env={**env, "COPILOT_HTTP_PORT": str(port)},
                 stdout=subprocess.DEVNULL,
@@ -241,8 +256,18 @@ def replicas(n: int, db: str, stub: str) -> Iterator[list[tuple[str, int]]]:
                 p.kill()
 
 
-def sustained(n: int, rate: int, seconds: float, stub: str) -> None:
-    with database() as db, replicas(n, db, stub) as reps:
+def layout(spec: str) -> tuple[int, int]:
+    """ "2" → two replicas; "1w2" → one replica with two worker processes."""
+    n, _, w = spec.partition("w")
+    return int(n), int(w or 0)
+
+
+def label(n: int, workers: int) -> str:
+    return f"{n} replica(s)" + (f" with --workers {workers}" if workers else "")
+
+
+def sustained(n: int, rate: int, seconds: float, stub: str, workers: int = 0) -> None:
+    with database() as db, replicas(n, db, stub, workers) as reps:
         urls = [u for u, _ in reps]
         asyncio.run(run_load(urls, 20, 2, stub))  # warm-up
         before = {pid: proc_stats(pid) for _, pid in reps}
@@ -255,7 +280,7 @@ def sustained(n: int, rate: int, seconds: float, stub: str) -> None:
     lat = res["lat"]
     assert isinstance(lat, list)
     print(
-        f"\n{n} replica(s), {rate}/s for {seconds:.0f} s: sent {res['sent']}, ok {len(lat)}, "
+        f"\n{label(n, workers)}, {rate}/s for {seconds:.0f} s: sent {res['sent']}, ok {len(lat)}, "
         f"errors {res['errors']}, achieved {len(lat) / float(res['elapsed']):.0f}/s"
     )
     print(
@@ -278,9 +303,9 @@ def sustained(n: int, rate: int, seconds: float, stub: str) -> None:
         )
 
 
-def curve(n: int, rates: list[int], seconds: float, stub: str) -> int:
+def curve(n: int, rates: list[int], seconds: float, stub: str, workers: int = 0) -> int:
     best = 0
-    with database() as db, replicas(n, db, stub) as reps:
+    with database() as db, replicas(n, db, stub, workers) as reps:
         urls = [u for u, _ in reps]
         asyncio.run(run_load(urls, 20, 2, stub))
         for rate in rates:
@@ -290,7 +315,7 @@ def curve(n: int, rates: list[int], seconds: float, stub: str) -> int:
             p99 = pct(lat, 99)
             ok = p99 < 100 and res["errors"] == 0
             print(
-                f"  {n} replica(s) at {rate}/s: p99 {p99:.1f} ms, errors {res['errors']}"
+                f"  {label(n, workers)} at {rate}/s: p99 {p99:.1f} ms, errors {res['errors']}"
                 f"{'' if ok else '  ✗'}"
             )
             if not ok:
@@ -304,11 +329,13 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=300)
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--quick", action="store_true", help="60 s runs and a short curve")
-    ap.add_argument("--layouts", default="1,2,3")
+    ap.add_argument(
+        "--layouts", default="1,2,3,1w1", help='replicas per run; "1w1": one with --workers 1'
+    )
     ap.add_argument("--no-curve", action="store_true", help="skip the scaling curve")
     ns = ap.parse_args()
     seconds = 60 if ns.quick else ns.seconds
-    layouts = [int(x) for x in ns.layouts.split(",")]
+    layouts = [layout(x) for x in ns.layouts.split(",")]
     stub_port = free_port()
     stub = f"http://127.0.0.1:{stub_port}"
     with ExitStack() as stack:
@@ -318,16 +345,16 @@ def main() -> None:
             )
         )
         time.sleep(1)
-        for n in layouts:
-            sustained(n, ns.rate, seconds, stub)
+        for n, workers in layouts:
+            sustained(n, ns.rate, seconds, stub, workers)
         if ns.no_curve:
             return
         print("\nscaling curve: highest rate with p99 < 100 ms and no errors")
         rates = [50, 100, 200, 300, 400, 600, 800]
         step = 10 if ns.quick else 30
-        results = {n: curve(n, rates, step, stub) for n in layouts}
-        for n, best in results.items():
-            print(f"  {n} replica(s): {best}/s")
+        results = {(n, w): curve(n, rates, step, stub, w) for n, w in layouts}
+        for (n, w), best in results.items():
+            print(f"  {label(n, w)}: {best}/s")
 
 
 if __name__ == "__main__":

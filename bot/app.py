@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -397,6 +398,18 @@ class CopilotApp:
                 await self.outbox.drain_once()
             await asyncio.sleep(0.01)
         raise TimeoutError("the app did not become idle")
+
+
+def settle_heap() -> None:
+    """Move everything alive after start-up out of the cyclic GC's reach (`gc.freeze`).
+
+    The process holds ~350k objects once every module is imported (SQLAlchemy, the Kubernetes
+    client, slack_sdk, pydantic models...); a full collection walks them all and took ~400 ms
+    on our 2-core VM, every few seconds under load: that was the ack p99. Frozen objects are still
+    freed by reference counting; only objects created later are scanned.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings, **kwargs: Any) -> CopilotApp:

@@ -121,7 +121,7 @@ def _run(settings: Settings, *, workers: int = 0, ingress: bool = False) -> int:
     from aiohttp import web
 
     from bot import logs
-    from bot.app import NotMigrated, Role, create_app
+    from bot.app import NotMigrated, Role, create_app, settle_heap
 
     logs.configure(settings.copilot_log_level)
     app = create_app(settings, role=Role.INGRESS if workers or ingress else Role.ALL)
@@ -132,6 +132,11 @@ def _run(settings: Settings, *, workers: int = 0, ingress: bool = False) -> int:
         return 2
     if workers:
         app.add_worker_pool(workers)
+
+    async def settle(_web: web.Application) -> None:
+        settle_heap()
+
+    app.web.on_startup.append(settle)  # after the app's own start-up: everything imported
     web.run_app(
         app.web,
         host=settings.copilot_http_host,

@@ -83,13 +83,12 @@ class Dispatcher:
         self.on_handled: Callable[[Event], None] | None = None
 
     # -- locale --------------------------------------------------------------------------
-    def resolve_locale(self, event: Event, conn: Connection | None = None) -> str:
+    def resolve_locale(self, event: Event) -> str:
         """User preference, else channel setting, else the platform's user locale, else default."""
-        if conn is None:
-            with self.runtime.engine.connect() as own:
-                stored = self._stored_locale(own, event)
-        else:
-            stored = self._stored_locale(conn, event)
+        with self.runtime.engine.connect() as conn:
+            return self._locale(event, self._stored_locale(conn, event))
+
+    def _locale(self, event: Event, stored: str | None) -> str:
         if stored:
             return stored
         platform_locale = normalize_locale(event.actor.locale) or self._platform_locale(event)
@@ -124,12 +123,14 @@ class Dispatcher:
         event stays claimed by this process meanwhile).
         """
         stored: str | None = None
+        read = False  # the stored locale was read with the claim
         if stage == "claim":
             try:
                 with self.runtime.engine.begin() as conn:  # claim and read the locale: one txn
                     if not inbox.claim(conn, event):
                         return
                     stored = self._stored_locale(conn, event)
+                    read = True
             except STORAGE_DOWN as exc:
                 raise StorageUnavailable("claim") from exc
         if stage == "finish":
@@ -139,7 +140,7 @@ class Dispatcher:
         error: str | None = None
         label = event.command or event.action_id or str(event.kind)
         try:
-            tr = translator(stored or self.resolve_locale(event))
+            tr = translator(self._locale(event, stored) if read else self.resolve_locale(event))
         except STORAGE_DOWN as exc:
             raise StorageUnavailable("handle") from exc
         ctx = Context(self.runtime, event, tr)

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from bot.app import settle_heap
+
 if TYPE_CHECKING:
     from bot.app import CopilotApp
 
@@ -136,6 +138,7 @@ async def run_worker(app: CopilotApp) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
+    settle_heap()
     log.info("worker started", extra={"pid": os.getpid()})
     try:
         await stop.wait()
