@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -77,7 +80,25 @@ def cmd_serve(ns: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return _run(s, workers=s.copilot_workers, ingress=ns.ingress_only)
+    if not s.copilot_workers:
+        return _run(s, ingress=ns.ingress_only)
+    with _shared_metrics():
+        return _run(s, workers=s.copilot_workers, ingress=ns.ingress_only)
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """Worker processes report through this process's /metrics: prometheus_client's
+    multiprocess mode, set up before it is first imported (it reads the variable then)."""
+    if "prometheus_client" in sys.modules or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield  # already decided (an operator's own directory, or tests in one process)
+        return
+    folder = tempfile.mkdtemp(prefix="copilot-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def cmd_worker(ns: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def build_web_app(app: CopilotApp) -> web.Application:
 
     async def metrics(request: web.Request) -> web.Response:
         await asyncio.to_thread(app.refresh_gauges)
-        body = generate_latest(app.metrics.registry)
+        body = app.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.add_routes(

@@ -1,13 +1,32 @@
-"""Prometheus metrics of the bot itself, on a registry per app (tests build many apps)."""
+"""Prometheus metrics of the bot itself, on a registry per app (tests build many apps).
+
+With worker processes (`serve --workers N`) the serving process sets PROMETHEUS_MULTIPROC_DIR
+before prometheus_client is imported; every process then keeps its counters, histograms and
+gauges in files there, and the serving process's `/metrics` adds them up (prometheus_client's
+multiprocess mode), so handler latency and errors counted by the workers are scraped from the
+one HTTP endpoint.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_DIR))
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._collectors: list[Collector] = []
+        self._combined: CollectorRegistry | None = None
         r = self.registry
         self.requests = Counter(
             "copilot_http_requests", "HTTP requests", ["path", "status"], registry=r
@@ -30,23 +49,56 @@ class Metrics:
             registry=r,
         )
         self.errors = Counter("copilot_errors", "Handler errors", ["kind"], registry=r)
+        # multiprocess: the database-derived gauges are the same in every process (one series);
+        # the per-process ones keep a pid label and vanish with their process
         self.outbox_depth = Gauge(
-            "copilot_outbox_depth", "Outgoing messages not delivered yet", registry=r
+            "copilot_outbox_depth",
+            "Outgoing messages not delivered yet",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.outbox_lag = Gauge(
-            "copilot_outbox_lag_seconds", "Age of the oldest undelivered message", registry=r
+            "copilot_outbox_lag_seconds",
+            "Age of the oldest undelivered message",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.loop_lag = Gauge(
-            "copilot_event_loop_lag_seconds", "How late the event loop's timer fired", registry=r
+            "copilot_event_loop_lag_seconds",
+            "How late the event loop's timer fired",
+            registry=r,
+            multiprocess_mode="liveall",
         )
         self.handler_limit = Gauge(
             "copilot_handler_limit",
             "Handlers allowed to run at once (shrinks while the event loop lags)",
             registry=r,
+            multiprocess_mode="liveall",
         )
         self.workers = Gauge(
-            "copilot_workers", "Worker processes running (serve --workers)", registry=r
+            "copilot_workers",
+            "Worker processes running (serve --workers)",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.deliveries = Counter(
             "copilot_outbox_deliveries", "Delivery attempts", ["platform", "result"], registry=r
         )
+
+    def register(self, collector: Collector) -> None:
+        """A collector computed at scrape time (e.g. from the database)."""
+        self.registry.register(collector)
+        self._collectors.append(collector)
+
+    def exposition(self) -> bytes:
+        """The text format for `/metrics`: this process's registry, or, with worker processes,
+        every process's values added up plus this process's scrape-time collectors."""
+        if not multiprocess():
+            return generate_latest(self.registry)
+        if self._combined is None:
+            combined = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(combined)
+            for collector in self._collectors:
+                combined.register(collector)
+            self._combined = combined
+        return generate_latest(self._combined)

@@ -81,6 +81,7 @@ class WorkerPool:
             self._changed()
             started = loop.time()
             code = await proc.wait()
+            forget_process(proc.pid)
             self._changed()
             if self._stopping:
                 return
@@ -118,6 +119,14 @@ class WorkerPool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._changed()
+
+
+def forget_process(pid: int) -> None:
+    """Drop a dead worker's per-process gauges from the shared metrics (its counters stay)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 def die_with_parent(parent: int) -> None:

@@ -104,4 +104,4 @@ class LearningLoopCollector(Collector):
 
 def install(app: Any) -> None:
     """Register the collector on the app's registry."""
-    app.metrics.registry.register(LearningLoopCollector(app.engine))
+    app.metrics.register(LearningLoopCollector(app.engine))

@@ -78,4 +78,4 @@ class IncidentCollector(Collector):
 
 def install(app: Any) -> None:
     """Register the collector on the app's registry."""
-    app.metrics.registry.register(IncidentCollector(app.engine))
+    app.metrics.register(IncidentCollector(app.engine))

@@ -86,4 +86,4 @@ class PartnerCollector(Collector):
 
 def install(app: Any) -> None:
     """Register the collector on the app's registry."""
-    app.metrics.registry.register(PartnerCollector(app.engine))
+    app.metrics.register(PartnerCollector(app.engine))

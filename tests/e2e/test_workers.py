@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from storage.db import make_engine
@@ -53,12 +54,17 @@ def _alive(pid: int) -> bool:
 
 
 async def _metric(base: str, name: str) -> float | None:
+    """The sum of a metric's samples named `name` on /metrics (None when absent)."""
     async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as resp:
+        assert resp.status == 200
         body = await resp.text()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == name
+    ]
+    return sum(values) if values else None
 
 
 async def _commands(base: str, slack: FakeSlack, n: int, tag: str) -> list[str]:
@@ -120,6 +126,12 @@ async def test_workers_answer_every_command_once_and_come_back(db_url: str, tmp_
         assert all("/copilot" in str(slack.response_posts(u)[0]) for u in urls + more)
 
         assert _inbox(db_url) == {"done": 100}
+        # the workers' own counts reach the serving process's /metrics (multiprocess mode),
+        # the killed worker's included
+        assert await _metric(base, "copilot_handler_seconds_count") == 100
+        assert await _metric(base, "copilot_events_total") == 100
+        assert await _metric(base, "copilot_outbox_deliveries_total") == 100
+        assert await _metric(base, "copilot_workers") == 2.0
 
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGTERM)  # stopping the serving process stops its workers
