@@ -3,8 +3,9 @@
 Mixed traffic, round-robin over the replicas (as a load balancer would): signed slash
 commands, button clicks (block_actions), Events API mentions and Alertmanager webhooks.
 Prints p50 / p99 / p99.9 ack latency, errors, the outbox lag after the run, and CPU and memory
-of each replica (with its worker processes) at the start and at the end; then a scaling curve: the highest rate whose p99
-stays under 100 ms, for 1, 2 and 3 replicas.
+of each replica (with its worker processes) at the start and at the end; then a scaling curve:
+the highest rate whose p99 stays under 100 ms, for each layout. Layouts: `--layouts 1,2,3,1w1`
+(default): 1, 2 and 3 replicas, and one replica with `serve --workers 1`.
 
     .venv/bin/python bench/load.py --quick            # 60 s at 300/s, short curve (~10 min)
     .venv/bin/python bench/load.py                    # 300 s at 300/s per layout (make soak)
