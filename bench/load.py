@@ -20,6 +20,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -37,6 +38,7 @@ from bench.ack import SECRET, pct, process, signed  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
 
 PG = os.environ.get("COPILOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SAMPLE_EVERY = 30.0  # seconds between RSS samples during a sustained run
 AM_PAYLOAD = json.loads(
     (ROOT / "tests/contracts/prometheus/01.firing.TargetDown.from_prometheus.json").read_text()
 )
@@ -176,11 +178,15 @@ def proc_stats(pid: int) -> tuple[float, float]:
     """(cpu seconds, RSS MiB) of a process and its worker processes, from /proc."""
     cpu = rss = 0.0
     for p in [pid, *children(pid)]:
-        with open(f"/proc/{p}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{p}/status") as f:
+                kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+        except (OSError, StopIteration):  # a worker that just exited
+            continue
         cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        with open(f"/proc/{p}/status") as f:
-            rss += next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        rss += kib / 1024
     return cpu, rss
 
 
@@ -272,9 +278,20 @@ def sustained(n: int, rate: int, seconds: float, stub: str, workers: int = 0) ->
         urls = [u for u, _ in reps]
         asyncio.run(run_load(urls, 20, 2, stub))  # warm-up
         before = {pid: proc_stats(pid) for _, pid in reps}
+        samples: list[list[float]] = []  # RSS of each replica every SAMPLE_EVERY s
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(SAMPLE_EVERY):
+                samples.append([proc_stats(pid)[1] for _, pid in reps])
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         t_wall = time.time()
         res = asyncio.run(run_load(urls, rate, seconds, stub))
         wall = time.time() - t_wall
+        done.set()
+        sampler.join()
         time.sleep(2)
         after = {pid: proc_stats(pid) for _, pid in reps}
         lag = max(outbox_lag(u) for u in urls)
@@ -302,6 +319,8 @@ def sustained(n: int, rate: int, seconds: float, stub: str, workers: int = 0) ->
             f"  replica {i + 1}: CPU {100 * (c1 - c0) / wall:5.1f}% of a core, "
             f"RSS {m0:6.1f} → {m1:6.1f} MiB"
         )
+        series = " ".join(f"{row[i]:.0f}" for row in samples)
+        print(f"    RSS every {SAMPLE_EVERY:.0f} s (MiB): {series}")
 
 
 def curve(n: int, rates: list[int], seconds: float, stub: str, workers: int = 0) -> int:
