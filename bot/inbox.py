@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
@@ -65,11 +66,10 @@ def record(engine: Engine, event: Event) -> bool:
         return conn.execute(_RECORD[engine.dialect.name], params).first() is not None
 
 
-_RECORD_SQL = (
-    "INSERT INTO inbox_event (platform, event_id, kind, payload, status, received_at) "
-    "VALUES (%(p_platform)s, %(p_event_id)s, %(p_kind)s, %(p_payload)s, 'received', %(p_now)s) "
-    "ON CONFLICT (platform, event_id) DO NOTHING RETURNING id"
-)
+# The same INSERT, compiled once for psycopg: the async recorder runs it without SQLAlchemy.
+_PG_RECORD = _RECORD["postgresql"].compile(dialect=psycopg_dialect())
+_PG_RECORD_SQL = str(_PG_RECORD)
+_PG_RECORD_CONSTANTS = {k: v for k, v in _PG_RECORD.params.items() if v is not None}
 
 
 class AsyncRecorder:
@@ -107,7 +107,7 @@ class AsyncRecorder:
             "p_now": datetime.now(UTC),
         }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_RECORD_SQL, params)
+            cur = await conn.execute(_PG_RECORD_SQL, {**_PG_RECORD_CONSTANTS, **params})
             return await cur.fetchone() is not None
 
 

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.app import settle_heap
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class WorkerPool:
 
 def forget_process(pid: int) -> None:
     """Drop a dead worker's per-process gauges from the shared metrics (its counters stay)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if metrics.multiprocess():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)

@@ -30,7 +30,7 @@ from tests.fakes import slack_requests
 from tests.fakes._server import wait_until
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlack
 from tests.helpers.server import cli, serving
-from tests.platforms.slack_app import ALICE, GENERAL, fake_slack
+from tests.platforms.slack_app import ALICE, GENERAL, copilot_help, fake_slack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,16 +57,7 @@ class Traffic:
     def command(self) -> tuple[str, bytes, dict[str, str]]:
         url = self.slack.response_url()
         self.responses.append(url)
-        body, headers = slack_requests.slash_command(
-            command="/copilot",
-            text="help",
-            user_id=ALICE,
-            user_name="alice",
-            channel_id=GENERAL,
-            team_id=TEAM_ID,
-            response_url=url,
-            trigger_id=f"{self.n}.4242.load",
-        )
+        body, headers = copilot_help(url, f"{self.n}.4242.load")
         return "/slack/events", body, headers
 
     def click(self) -> tuple[str, bytes, dict[str, str]]:

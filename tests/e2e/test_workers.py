@@ -23,9 +23,9 @@ from sqlalchemy import text
 from storage.db import make_engine
 from tests.fakes import slack_requests
 from tests.fakes._server import wait_until
-from tests.fakes.slack_api import TEAM_ID, FakeSlack
+from tests.fakes.slack_api import FakeSlack
 from tests.helpers.server import serving
-from tests.platforms.slack_app import ALICE, GENERAL, fake_slack
+from tests.platforms.slack_app import copilot_help, fake_slack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -72,16 +72,7 @@ async def _commands(base: str, slack: FakeSlack, n: int, tag: str) -> list[str]:
     async with aiohttp.ClientSession() as http:
 
         async def one(i: int, url: str) -> None:
-            body, headers = slack_requests.slash_command(
-                command="/copilot",
-                text="help",
-                user_id=ALICE,
-                user_name="alice",
-                channel_id=GENERAL,
-                team_id=TEAM_ID,
-                response_url=url,
-                trigger_id=f"{i}.4242.{tag}",
-            )
+            body, headers = copilot_help(url, f"{i}.4242.{tag}")
             async with http.post(base + "/slack/events", data=body, headers=headers) as resp:
                 assert resp.status == 200, await resp.text()
 

@@ -26,6 +26,20 @@ SRE_GROUP = "S0SRE00001"  # policies/approvals.yaml: group `sre`
 _trigger = itertools.count(1)
 
 
+def copilot_help(response_url: str, trigger_id: str) -> tuple[bytes, dict[str, str]]:
+    """Alice's signed `/copilot help` in #general (load and worker tests send many)."""
+    return slack_requests.slash_command(
+        command="/copilot",
+        text="help",
+        user_id=ALICE,
+        user_name="alice",
+        channel_id=GENERAL,
+        team_id=TEAM_ID,
+        response_url=response_url,
+        trigger_id=trigger_id,
+    )
+
+
 def seed(slack: FakeSlack) -> None:
     """Three people, #general, #incidents, and the `sre` user group (bob and carol)."""
     slack.seed_user(ALICE, "alice")
