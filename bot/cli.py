@@ -142,7 +142,7 @@ def _run(settings: Settings, *, workers: int = 0, ingress: bool = False) -> int:
     from aiohttp import web
 
     from bot import logs
-    from bot.app import NotMigrated, Role, create_app, settle_heap
+    from bot.app import NotMigrated, Role, create_app, tune_runtime
 
     logs.configure(settings.copilot_log_level)
     app = create_app(settings, role=Role.INGRESS if workers or ingress else Role.ALL)
@@ -155,7 +155,7 @@ def _run(settings: Settings, *, workers: int = 0, ingress: bool = False) -> int:
         app.add_worker_pool(workers)
 
     async def settle(_web: web.Application) -> None:
-        settle_heap()
+        tune_runtime()
 
     app.web.on_startup.append(settle)  # after the app's own start-up: everything imported
     web.run_app(

@@ -50,6 +50,27 @@ class Runtime:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
+def reply_target(event: Event, *, ephemeral: bool) -> dict[str, Any]:
+    """Where an answer to `event` goes (outbox fields): its thread, or only its author."""
+    if ephemeral:
+        return {
+            "op": "ephemeral",
+            "channel_id": event.channel.id,
+            "thread_id": event.thread_id,
+            "user_id": event.actor.id,
+            "response_url": event.response_url,
+        }
+    thread = event.thread_id
+    if event.kind in (EventKind.MENTION, EventKind.MESSAGE):
+        thread = event.thread_id or event.message_id
+    return {
+        "op": "post",
+        "channel_id": event.channel.id,
+        "thread_id": thread,
+        "response_url": event.response_url if event.kind == EventKind.COMMAND else None,
+    }
+
+
 class Context:
     """Per-event context. Side effects go through it so tests can drive real handlers."""
 
@@ -62,6 +83,7 @@ class Context:
         self.locale = translator.locale
         self._local = threading.local()
         self.posted: list[str] = []
+        self.answers: list[tuple[Message, bool]] = []  # `answer`: stored when the handler ends
 
     # -- accessors -----------------------------------------------------------------------
     @property
@@ -139,26 +161,13 @@ class Context:
     # -- chat ----------------------------------------------------------------------------
     def reply(self, message: Message, *, ephemeral: bool = False) -> str:
         """Answer where the event happened: in its thread, or only to its author."""
-        ev = self.event
-        if ephemeral:
-            return self._enqueue(
-                op="ephemeral",
-                channel_id=ev.channel.id,
-                message=message,
-                thread_id=ev.thread_id,
-                user_id=ev.actor.id,
-                response_url=ev.response_url,
-            )
-        thread = ev.thread_id
-        if ev.kind in (EventKind.MENTION, EventKind.MESSAGE):
-            thread = ev.thread_id or ev.message_id
-        return self._enqueue(
-            op="post",
-            channel_id=ev.channel.id,
-            message=message,
-            thread_id=thread,
-            response_url=ev.response_url if ev.kind == EventKind.COMMAND else None,
-        )
+        return self._enqueue(message=message, **reply_target(self.event, ephemeral=ephemeral))
+
+    def answer(self, message: Message, *, ephemeral: bool = False) -> None:
+        """The handler's answer, stored when it returns, in one transaction with the event's
+        inbox verdict (one commit fewer than `reply`). Use `reply` for anything that must reach
+        the person before the handler is done (a progress note before slow work)."""
+        self.answers.append((message, ephemeral))
 
     def post(
         self,

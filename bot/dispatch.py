@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -16,8 +17,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 
 from bot import help as help_
-from bot import inbox
-from bot.context import Context, Runtime
+from bot import inbox, outbox
+from bot.context import Context, Runtime, reply_target
 from bot.events import Event, EventKind
 from bot.i18n import Translator, normalize_locale, translator
 from bot.messages import Message, Section
@@ -55,16 +56,30 @@ STORAGE_DOWN = (
 )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How handling ended: the answer still to be stored and the inbox verdict.
+
+    Stored in one transaction with the inbox row's `done`/`failed`, so the answer and the
+    bookkeeping cannot part (and an event costs one commit fewer).
+    """
+
+    error: str | None = None
+    answers: tuple[tuple[Message, bool], ...] = ()  # (message, only to the person who asked)
+
+
 class StorageUnavailable(Exception):
     """The database failed while handling an event; `stage` says what to retry.
 
     "claim": not claimed yet; "handle": claimed, the handler's transaction rolled back (run it
-    again); "finish": handled, only the inbox bookkeeping is missing (never run it again).
+    again); "finish": handled, only storing `outcome` (the answer and the inbox verdict) is
+    missing (never run the handler again).
     """
 
-    def __init__(self, stage: str) -> None:
+    def __init__(self, stage: str, outcome: Outcome | None = None) -> None:
         super().__init__(stage)
         self.stage = stage
+        self.outcome = outcome
 
 
 def error_message(tr: Translator, ref: str) -> Message:
@@ -116,11 +131,11 @@ class Dispatcher:
         return value
 
     # -- handling ------------------------------------------------------------------------
-    def handle(self, event: Event, *, stage: str = "claim") -> None:
+    def handle(self, event: Event, *, stage: str = "claim", outcome: Outcome | None = None) -> None:
         """Process one recorded event exactly once (claims it in the inbox first).
 
-        Raises StorageUnavailable when the database fails; call again with its `stage` (the
-        event stays claimed by this process meanwhile).
+        Raises StorageUnavailable when the database fails; call again with its `stage` and
+        `outcome` (the event stays claimed by this process meanwhile).
         """
         stored: str | None = None
         read = False  # the stored locale was read with the claim
@@ -134,10 +149,9 @@ class Dispatcher:
             except STORAGE_DOWN as exc:
                 raise StorageUnavailable("claim") from exc
         if stage == "finish":
-            self._finish(event, None)
+            self._finish(event, outcome or Outcome())
             return
         started = time.perf_counter()
-        error: str | None = None
         label = event.command or event.action_id or str(event.kind)
         try:
             tr = translator(self._locale(event, stored) if read else self.resolve_locale(event))
@@ -148,46 +162,57 @@ class Dispatcher:
         private = event.kind != EventKind.WEBHOOK
         try:
             try:
-                self._route(ctx, tr)
+                returned = self._route(ctx, tr)  # first: it fills ctx.answers
+                outcome = Outcome(answers=(*ctx.answers, *returned))
             except UsageError as exc:
-                ctx.reply(help_.usage_error(exc, event.command, tr), ephemeral=private)
+                usage = help_.usage_error(exc, event.command, tr)
+                outcome = Outcome(answers=(*ctx.answers, (usage, private)))
         except STORAGE_DOWN as exc:
             log.warning("database unavailable while handling; will retry", exc_info=True)
             raise StorageUnavailable("handle") from exc
         except Exception as exc:  # never a stack trace to the user
             ref = uuid.uuid4().hex[:8]
-            error = f"{type(exc).__name__}: {exc}"
             log.exception("handler failed", extra={"ref": ref, "event": event.event_id})
             self.metrics.errors.labels(kind=str(event.kind)).inc()
-            try:
-                ctx.reply(error_message(tr, ref), ephemeral=private)
-            except Exception:
-                log.exception("could not report the error")
+            outcome = Outcome(
+                error=f"{type(exc).__name__}: {exc}",
+                answers=(*ctx.answers, (error_message(tr, ref), private)),
+            )
         self.metrics.handler_latency.labels(kind=str(event.kind), command=label[:40]).observe(
             time.perf_counter() - started
         )
-        self._finish(event, error)
+        self._finish(event, outcome, ctx)
 
-    def _finish(self, event: Event, error: str | None) -> None:
+    def _finish(self, event: Event, outcome: Outcome, ctx: Context | None = None) -> None:
+        """Store the answer and the inbox verdict in one transaction."""
         try:
-            inbox.finish(self.runtime.engine, event, error=error)
+            with self.runtime.engine.begin() as conn:
+                for message, private in outcome.answers:
+                    key = outbox.enqueue(
+                        conn,
+                        platform=event.platform,
+                        message=message,
+                        **reply_target(event, ephemeral=private),
+                    )
+                    if ctx is not None:
+                        ctx.posted.append(key)
+                inbox.finish(conn, event, error=outcome.error)
         except STORAGE_DOWN as exc:
-            raise StorageUnavailable("finish") from exc
+            raise StorageUnavailable("finish", outcome) from exc
         finally:
             self.runtime.wake_outbox()
         if self.on_handled:
             self.on_handled(event)
 
-    def _route(self, ctx: Context, tr: Translator) -> None:
+    def _route(self, ctx: Context, tr: Translator) -> tuple[tuple[Message, bool], ...]:
+        """Run the handler; its returned message is an answer (stored by `_finish`)."""
         router = self.runtime.router
         ev = ctx.event
         result: Message | None = None
         if ev.kind == EventKind.COMMAND:
             route = router.route(ev.command or "", ev.text, tr.t)
             if route.sub is None:
-                result = help_.group_help(route.group, route.help_topic or "", tr)
-                ctx.reply(result, ephemeral=True)
-                return
+                return ((help_.group_help(route.group, route.help_topic or "", tr), True),)
             result = route.sub.handler(ctx, route.args)
         elif ev.kind == EventKind.ACTION:
             handler = router.actions.get(ev.action_id or "")
@@ -203,7 +228,7 @@ class Dispatcher:
             webhook = router.webhooks.get(ev.action_id or "")
             if webhook is None:
                 log.warning("no handler for webhook", extra={"name": ev.action_id})
-                return
+                return ()
             result = webhook(ctx, ev.action_value or "")
         elif ev.kind == EventKind.MENTION:
             if router.mention_handler is None:
@@ -215,5 +240,4 @@ class Dispatcher:
                 if matcher(ctx):
                     result = thread_handler(ctx)
                     break
-        if result is not None:
-            ctx.reply(result)
+        return () if result is None else ((result, False),)

@@ -117,15 +117,15 @@ def claim(conn: Connection, event: Event) -> bool:
     return conn.execute(_CLAIM, _key(event)).rowcount == 1
 
 
-def finish(engine: Engine, event: Event, *, error: str | None = None) -> None:
+def finish(conn: Connection, event: Event, *, error: str | None = None) -> None:
+    """Mark the event done (or failed) in the caller's transaction."""
     params = {
         **_key(event),
         "p_status": "failed" if error else "done",
         "p_now": datetime.now(UTC),
         "p_error": error[:4000] if error else None,
     }
-    with engine.begin() as conn:
-        conn.execute(_FINISH, params)
+    conn.execute(_FINISH, params)
 
 
 _WAITING = (

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot import metrics
-from bot.app import settle_heap
+from bot.app import tune_runtime
 
 if TYPE_CHECKING:
     from bot.app import CopilotApp
@@ -148,7 +148,7 @@ async def run_worker(app: CopilotApp) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    settle_heap()
+    tune_runtime()
     log.info("worker started", extra={"pid": os.getpid()})
     try:
         await stop.wait()

@@ -30,7 +30,7 @@ def register(router: Router) -> None:
 
 def copilot_help(ctx: Context, args: Args) -> Message | None:
     """List every command."""
-    ctx.reply(help_.overview(ctx.runtime.router, ctx.i18n), ephemeral=True)
+    ctx.answer(help_.overview(ctx.runtime.router, ctx.i18n), ephemeral=True)
     return None
 
 
@@ -39,14 +39,14 @@ def on_help_button(ctx: Context, value: str) -> Message | None:
     group = ctx.runtime.router.commands.get(value)
     if group is None:
         raise UsageError(ctx.t("Unknown command /{name}.", name=value[:40]))
-    ctx.reply(help_.group_help(group, "", ctx.i18n), ephemeral=True)
+    ctx.answer(help_.group_help(group, "", ctx.i18n), ephemeral=True)
     return None
 
 
 def copilot_lang(ctx: Context, args: Args) -> Message | None:
     """Show or set the language."""
     if not args.positional:
-        ctx.reply(
+        ctx.answer(
             Message.plain(ctx.t("Your language: {lang}. Available: ru, en.", lang=ctx.locale)),
             ephemeral=True,
         )

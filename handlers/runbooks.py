@@ -223,7 +223,7 @@ def runbook_run(ctx: Context, args: Args) -> Message | None:
         demo = bool(svc.kube and svc.kube.demo)
         return plan_message(svc.catalog[name], out.plan, args.params, ctx.t, demo=demo)
     if out.run is None:
-        ctx.reply(outcome_message(out, ctx.t), ephemeral=True)
+        ctx.answer(outcome_message(out, ctx.t), ephemeral=True)
         return None
     key = ctx.reply(run_message(out.run, ctx.t))
     svc.set_message_key(out.run.id, key)

@@ -123,10 +123,10 @@ def on_propose_fix(ctx: Context, value: str) -> Message | None:
         require_approval=True,
     )
     if out.run is None:
-        ctx.reply(outcome_message(out, ctx.t), ephemeral=True)
+        ctx.answer(outcome_message(out, ctx.t), ephemeral=True)
         return None
     if out.status == "duplicate":
-        ctx.reply(Message.plain(out.message), ephemeral=True)
+        ctx.answer(Message.plain(out.message), ephemeral=True)
         return None
     key = ctx.reply(run_message(out.run, ctx.t))
     svc.set_message_key(out.run.id, key)

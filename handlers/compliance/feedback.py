@@ -45,5 +45,5 @@ def on_vote(ctx: Context, value: str) -> Message | None:
             context={"locale": ctx.locale, "thread": ev.thread_id},
             at=ctx.now(),
         )
-    ctx.reply(Message.plain(ctx.t("Thanks for the feedback.")), ephemeral=True)
+    ctx.answer(Message.plain(ctx.t("Thanks for the feedback.")), ephemeral=True)
     return None

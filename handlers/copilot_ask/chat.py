@@ -97,7 +97,7 @@ def _feedback(ctx: Context, value: str, vote: str) -> Message | None:
         if vote == "up"
         else ctx.t("Thanks, noted as not helpful.")
     )
-    ctx.reply(Message.plain(text), ephemeral=True)
+    ctx.answer(Message.plain(text), ephemeral=True)
     return None
 
 
@@ -140,7 +140,7 @@ def ask(ctx: Context, question: str) -> Message | None:
     t = ctx.t
     question = question.strip()
     if not question:
-        ctx.reply(
+        ctx.answer(
             Message.plain(t("Ask me a question, e.g. “why is checkout slow?”")), ephemeral=True
         )
         return None
@@ -163,7 +163,7 @@ def ask(ctx: Context, question: str) -> Message | None:
                 n=decision.retry_after,
             )
         )
-        ctx.reply(Message.plain("⏳ " + text), ephemeral=True)
+        ctx.answer(Message.plain("⏳ " + text), ephemeral=True)
         return None
     llm = llm_for(ctx)
     convo = conversation_key(ctx)

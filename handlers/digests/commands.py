@@ -72,5 +72,5 @@ def digest_now(ctx: Context, args: Args) -> Message | None:
         providers=providers,
         sections=sections,
     )
-    ctx.reply(render_digest(digest, ctx.t))
+    ctx.answer(render_digest(digest, ctx.t))
     return None

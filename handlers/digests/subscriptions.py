@@ -144,7 +144,7 @@ def digest_list(ctx: Context, args: Args) -> Message | None:
         text = ctx.t(
             'No digest subscriptions in this channel. Add one: /digest subscribe "0 9 * * 1-5"'
         )
-        ctx.reply(Message.plain(text), ephemeral=True)
+        ctx.answer(Message.plain(text), ephemeral=True)
         return None
     lines = [
         ctx.t(
@@ -158,7 +158,7 @@ def digest_list(ctx: Context, args: Args) -> Message | None:
         for sub in subs
     ]
     title = ctx.t("Digest subscriptions in this channel: {n}", n=len(subs))
-    ctx.reply(
+    ctx.answer(
         Message(text=title, blocks=[Section(text=f"*{title}*"), Section(text="\n".join(lines))]),
         ephemeral=True,
     )

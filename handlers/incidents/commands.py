@@ -118,7 +118,7 @@ def incident_declare(ctx: Context, args: Args) -> Message | None:
         text = ctx.t("{ref} declared: join {room}.", ref=render.ref(inc), room=link)
     else:
         text = ctx.t("{ref} is already open: {room}.", ref=render.ref(inc), room=link)
-    ctx.reply(_ack(text), ephemeral=True)
+    ctx.answer(_ack(text), ephemeral=True)
     return None
 
 
@@ -156,7 +156,7 @@ def incident_list(ctx: Context, args: Args) -> Message | None:
     """List incidents."""
     with ctx.session() as s:
         rows = repo.list_incidents(s, open_only=bool(args.opt("open")))
-    ctx.reply(render.incident_list(ctx.i18n, rows, ctx.now()), ephemeral=True)
+    ctx.answer(render.incident_list(ctx.i18n, rows, ctx.now()), ephemeral=True)
     return None
 
 
@@ -166,14 +166,14 @@ def incident_timeline(ctx: Context, args: Args) -> Message | None:
     with ctx.session() as s:
         entries = repo.timeline(s, incident_id=inc.id or 0)
     links = service.timeline_links(ctx, entries)
-    ctx.reply(render.timeline(ctx.i18n, inc, entries, links), ephemeral=True)
+    ctx.answer(render.timeline(ctx.i18n, inc, entries, links), ephemeral=True)
     return None
 
 
 def incident_postmortem(ctx: Context, args: Args) -> Message | None:
     """Draft a postmortem."""
     inc = service.find_incident(ctx, number=args.opt("id"))
-    ctx.reply(reports.postmortem_message(ctx, inc))
+    ctx.answer(reports.postmortem_message(ctx, inc))
     return None
 
 
@@ -198,14 +198,14 @@ def on_status(ctx: Context, value: str) -> Message | None:
         "[--state investigating|identified|monitoring]` in its channel.",
         ref=render.ref(inc),
     )
-    ctx.reply(_ack(text), ephemeral=True)
+    ctx.answer(_ack(text), ephemeral=True)
     return None
 
 
 def on_resolve(ctx: Context, value: str) -> Message | None:
     inc = _by_value(ctx, value)
     if inc.status == "resolved":
-        ctx.reply(_ack(ctx.t("{ref} is already resolved.", ref=render.ref(inc))), ephemeral=True)
+        ctx.answer(_ack(ctx.t("{ref} is already resolved.", ref=render.ref(inc))), ephemeral=True)
         return None
     service.resolve(ctx, inc, None)
     return None

@@ -97,14 +97,14 @@ def intake(ctx: Context, args: Args) -> Message | None:
     """Start an intake thread in this channel."""
     _internal(ctx)
     row = flow.start(ctx, args.rest.strip())
-    ctx.reply(
+    ctx.answer(
         Message.plain(ctx.t("Intake #{id} started in a thread here.", id=row.id)), ephemeral=True
     )
     return None
 
 
 def status(ctx: Context, args: Args) -> Message | None:
-    ctx.reply(flow.status_message(ctx, _load(ctx, args.positional[0])), ephemeral=True)
+    ctx.answer(flow.status_message(ctx, _load(ctx, args.positional[0])), ephemeral=True)
     return None
 
 
@@ -137,7 +137,7 @@ def scorecard(ctx: Context, args: Args) -> Message | None:
     )
     if row.state != "published":
         text += "\n" + ctx.t("(Not published yet: the page is visible only after publishing.)")
-    ctx.reply(Message.plain(text), ephemeral=True)
+    ctx.answer(Message.plain(text), ephemeral=True)
     return None
 
 
@@ -216,7 +216,7 @@ def decide(ctx: Context, value: str, decision: str) -> Message | None:
     row = _load(ctx, value)
     reason = may_review(ctx, row)
     if reason:
-        ctx.reply(Message.plain("⛔ " + reason), ephemeral=True)
+        ctx.answer(Message.plain("⛔ " + reason), ephemeral=True)
         return None
     with ctx.session() as s:
         values: dict[str, object] = {
@@ -229,7 +229,7 @@ def decide(ctx: Context, value: str, decision: str) -> Message | None:
         if not repo.transition(
             s, intake_id=row.id or 0, from_states=("review",), now=ctx.now(), **values
         ):
-            ctx.reply(Message.plain(ctx.t("This offer was already decided.")), ephemeral=True)
+            ctx.answer(Message.plain(ctx.t("This offer was already decided.")), ephemeral=True)
             return None
         ctx.audit(f"partner.{decision}", f"partner_intake:{row.id}", {})
         fresh = repo.get(s, intake_id=row.id or 0)

@@ -196,7 +196,7 @@ def open_form(ctx: Context, value: str) -> Message | None:
     with ctx.session() as s:
         intake = repo.get(s, intake_id=parsed[0]) if parsed else None
     if intake is None or parsed is None or intake.state not in ACTIVE:
-        ctx.reply(Message.plain(ctx.t("The intake is no longer active.")), ephemeral=True)
+        ctx.answer(Message.plain(ctx.t("The intake is no longer active.")), ephemeral=True)
         return None
     form = build(ctx.t, ctx.locale, intake, min(parsed[1], pages(flow.questions()) - 1))
     try:
@@ -218,7 +218,7 @@ def on_submit(ctx: Context, value: str) -> Message | None:
     with ctx.session() as s:
         intake = repo.get(s, intake_id=parsed[0]) if parsed else None
         if intake is None or parsed is None or intake.state not in ACTIVE:
-            ctx.reply(Message.plain(t("The intake is no longer active.")), ephemeral=True)
+            ctx.answer(Message.plain(t("The intake is no longer active.")), ephemeral=True)
             return None
         page = parsed[1]
         questions = page_questions(flow.questions(), page)
@@ -226,7 +226,7 @@ def on_submit(ctx: Context, value: str) -> Message | None:
         typed, errors = parse(questions, ctx.event.form, t, before)
         if errors:  # the platform check passed, but earlier answers changed the conditions
             lines = [f"• `{k}`: {v}" for k, v in errors.items()]
-            ctx.reply(
+            ctx.answer(
                 Message.plain("\n".join([t("Nothing was recorded:"), *lines])), ephemeral=True
             )
             return None
@@ -251,7 +251,7 @@ def on_submit(ctx: Context, value: str) -> Message | None:
             answers_json=repo.dumps(answers),
             meta_json=repo.dumps(meta),
         ):
-            ctx.reply(Message.plain(t("The intake changed meanwhile; try again.")), ephemeral=True)
+            ctx.answer(Message.plain(t("The intake changed meanwhile; try again.")), ephemeral=True)
             return None
         actor = ctx.event.actor
         external = actor.is_external or _external(ctx, actor.id)

@@ -128,7 +128,7 @@ def request(ctx: Context, intake: Intake, *, days: int | None) -> Message | None
         execute_auto=False,
     )
     if out.run is None or out.status == "duplicate":
-        ctx.reply(outcome_message(out, ctx.t), ephemeral=True)
+        ctx.answer(outcome_message(out, ctx.t), ephemeral=True)
         return None
     run = out.run
     with ctx.session() as s:
@@ -187,7 +187,7 @@ def status(ctx: Context, intake: Intake) -> Message | None:
     settle_requests(ctx.runtime, ctx.now(), intake_id=intake.id)
     with ctx.session() as s:
         rows = repo.for_intake(s, intake_id=intake.id or 0)[:5]
-    ctx.reply(status_message(ctx.i18n, intake, rows, ctx.now()), ephemeral=True)
+    ctx.answer(status_message(ctx.i18n, intake, rows, ctx.now()), ephemeral=True)
     return None
 
 

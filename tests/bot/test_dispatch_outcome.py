@@ -1,0 +1,90 @@
+"""A handler's answer is stored with the event's inbox verdict: one transaction, kept on retry."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bot import inbox
+from bot.config import load_settings
+from bot.context import Runtime, Services
+from bot.dispatch import Dispatcher, Outcome
+from bot.events import Actor, ChannelRef, Event, EventKind, Platform
+from bot.messages import Message
+from bot.metrics import Metrics
+from bot.router import Router
+from handlers import register_all
+
+
+def _dispatcher(engine: Engine) -> Dispatcher:
+    router = Router()
+    register_all(router)
+    settings = load_settings(database_url=str(engine.url), copilot_default_locale="en")
+    runtime = Runtime(settings=settings, engine=engine, router=router, apis={}, services=Services())
+    return Dispatcher(runtime, Metrics())
+
+
+def _command(n: int, text: str) -> Event:
+    return Event(
+        kind=EventKind.COMMAND,
+        platform=Platform.SLACK,
+        event_id=f"outcome-{n}",
+        channel=ChannelRef(platform=Platform.SLACK, id="C1"),
+        actor=Actor(id="U1", locale="en"),
+        command="copilot",
+        text=text,
+        response_url="https://hooks.example/response/1",
+    )
+
+
+def _rows(engine: Engine) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    with engine.connect() as conn:
+        outbox = conn.execute(
+            text("SELECT op, user_id, payload FROM outbox_message ORDER BY id")
+        ).all()
+        inbox_rows = conn.execute(text("SELECT event_id, status FROM inbox_event")).all()
+    return [tuple(r) for r in outbox], {e: s for e, s in inbox_rows}
+
+
+def test_help_costs_two_commits_claim_and_answer_with_verdict(engine: Engine) -> None:
+    d = _dispatcher(engine)
+    ev = _command(1, "help")
+    assert inbox.record(engine, ev)
+    commits: list[int] = []
+    sa_event.listen(engine, "commit", lambda _conn: commits.append(1))
+    d.handle(ev)
+    outbox, verdicts = _rows(engine)
+    assert len(commits) == 2  # the claim; the answer and `done` together
+    assert verdicts == {"outcome-1": "done"}
+    [(op, user, payload)] = outbox
+    assert op == "ephemeral" and user == "U1"  # `answer(..., ephemeral=True)` kept its target
+    assert "Console Copilot commands" in json.loads(payload)["text"]
+
+
+def test_a_usage_error_is_answered_privately_with_the_verdict(engine: Engine) -> None:
+    d = _dispatcher(engine)
+    ev = _command(2, "no-such-subcommand")
+    inbox.record(engine, ev)
+    d.handle(ev)
+    outbox, verdicts = _rows(engine)
+    assert verdicts == {"outcome-2": "done"}
+    [(op, _user, payload)] = outbox
+    assert op == "ephemeral" and "Unknown subcommand" in json.loads(payload)["text"]
+
+
+def test_the_finish_stage_stores_the_kept_outcome_once(engine: Engine) -> None:
+    """After the database failed at the end, the retry stores what the handler produced
+    without running the handler again (the answer is not lost, and not doubled)."""
+    d = _dispatcher(engine)
+    ev = _command(3, "help")
+    inbox.record(engine, ev)
+    with engine.begin() as conn:
+        assert inbox.claim(conn, ev)
+    kept = Outcome(error="RuntimeError: boom", answers=((Message.plain("kept answer"), True),))
+    d.handle(ev, stage="finish", outcome=kept)
+    outbox, verdicts = _rows(engine)
+    assert verdicts == {"outcome-3": "failed"}
+    assert [json.loads(p)["text"] for _op, _u, p in outbox] == ["kept answer"]
