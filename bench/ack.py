@@ -4,7 +4,7 @@ Signed `/copilot help` slash commands are sent over HTTP at a fixed rate (open l
 request leaves at its scheduled time, whatever the previous ones do) to each target in turn;
 the script prints p50 / p99 / max ack latency and errors side by side.
 
-    .venv/bin/python bench/ack.py [--rate 200] [--seconds 30]
+    .venv/bin/python bench/ack.py [--rate 200] [--seconds 30] [--runs 3]
 
 Targets: console-copilot serve on SQLite and on PostgreSQL (the event durably recorded in
 the inbox before the ack), in one process and with `--workers 2` (`copilot-<db>-w2`: this
@@ -76,13 +76,16 @@ def command_body(stub: str) -> str:
 async def load(url: str, rate: int, seconds: int, stub: str) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
+    # Bodies and signatures are made before the clock starts: the load generator shares the
+    # machine's two cores with the target, and its own work must not add to what it measures.
+    requests = [
+        (body, signed(body)) for body in (command_body(stub) for _ in range(rate * seconds))
+    ]
     connector = aiohttp.TCPConnector(limit=200)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def one() -> None:
+        async def one(body: str, headers: dict[str, str]) -> None:
             nonlocal errors
-            body = command_body(stub)
-            headers = signed(body)
             start = time.perf_counter()
             try:
                 async with session.post(url, data=body, headers=headers) as r:
@@ -97,11 +100,11 @@ async def load(url: str, rate: int, seconds: int, stub: str) -> tuple[list[float
 
         tasks = []
         t0 = time.perf_counter()
-        for i in range(rate * seconds):
+        for i, (body, headers) in enumerate(requests):
             delay = t0 + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
+            tasks.append(asyncio.create_task(one(body, headers)))
         await asyncio.gather(*tasks)
     return latencies, errors
 
@@ -227,6 +230,13 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="rounds over every target (interleaved, so drift on the machine hits all alike); "
+        "p50/p99 are the median of the rounds, the p99 range their spread",
+    )
+    ap.add_argument(
         "--targets",
         default="floor,bolt,bolt-pbr,copilot-sqlite,copilot-postgres,"
         "copilot-sqlite-w2,copilot-postgres-w2",
@@ -236,7 +246,8 @@ def main() -> None:
 
     stub_port = free_port()
     stub = f"http://127.0.0.1:{stub_port}"
-    rows = []
+    targets = ns.targets.split(",")
+    results: dict[str, list[tuple[list[float], int, float | None]]] = {t: [] for t in targets}
     with (
         tempfile.TemporaryDirectory() as tmp,
         process(
@@ -244,30 +255,39 @@ def main() -> None:
         ),
     ):
         time.sleep(1)
-        for target in ns.targets.split(","):
-            if target.startswith("copilot-"):  # copilot-<db>[-w<N>]: N worker processes
-                db, _, w = target.split("-", 1)[1].partition("-w")
-                ctx = copilot(db, stub, Path(tmp), workers=int(w or 0))
-            else:
-                ctx = baseline(target, stub)
-            with ctx as url:
-                asyncio.run(load(url, 20, 2, stub))  # warm-up
-                before = answered(stub)
-                lat, errors = asyncio.run(load(url, ns.rate, ns.seconds, stub))
-                drain = drained(stub, before + len(lat)) if target.startswith("copilot-") else None
-            rows.append((target, lat, errors, drain))
-            print(f"  done: {target}", file=sys.stderr)
-    print(f"\nack latency, {ns.rate} signed slash commands/s for {ns.seconds} s (ms)")
+        for round_ in range(ns.runs):
+            for target in targets:
+                if target.startswith("copilot-"):  # copilot-<db>[-w<N>]: N worker processes
+                    db, _, w = target.split("-", 1)[1].partition("-w")
+                    ctx = copilot(db, stub, Path(tmp), workers=int(w or 0))
+                else:
+                    ctx = baseline(target, stub)
+                with ctx as url:
+                    asyncio.run(load(url, 20, 2, stub))  # warm-up
+                    before = answered(stub)
+                    lat, errors = asyncio.run(load(url, ns.rate, ns.seconds, stub))
+                    copilot_target = target.startswith("copilot-")
+                    drain = drained(stub, before + len(lat)) if copilot_target else None
+                results[target].append((lat, errors, drain))
+                print(f"  done: {target} (round {round_ + 1})", file=sys.stderr)
+    rounds = f", median of {ns.runs} rounds" if ns.runs > 1 else ""
+    print(f"\nack latency, {ns.rate} signed slash commands/s for {ns.seconds} s (ms{rounds})")
     print(
-        f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'max':>9}{'mean':>9}{'errors':>8}"
+        f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'p99 range':>16}{'max':>9}{'errors':>8}"
         f"{'answered after':>16}"
     )
-    for target, lat, errors, drain in rows:
-        mean = statistics.fmean(lat) if lat else float("nan")
-        tail = "" if drain is None else f"{drain:>14.1f} s"
+    for target in targets:
+        runs = results[target]
+        p50 = statistics.median(pct(lat, 50) for lat, _, _ in runs)
+        p99s = [pct(lat, 99) for lat, _, _ in runs]
+        spread = f"{min(p99s):.2f}–{max(p99s):.2f}"
+        worst = max((max(lat, default=float("nan")) for lat, _, _ in runs), default=float("nan"))
+        drains = [d for _, _, d in runs if d is not None]
+        tail = f"{max(drains):>14.1f} s" if drains else ""
         print(
-            f"{target:<20}{len(lat):>7}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}"
-            f"{max(lat, default=float('nan')):>9.2f}{mean:>9.2f}{errors:>8}{tail}"
+            f"{target:<20}{sum(len(lat) for lat, _, _ in runs):>7}{p50:>9.2f}"
+            f"{statistics.median(p99s):>9.2f}{spread:>16}{worst:>9.2f}"
+            f"{sum(e for _, e, _ in runs):>8}{tail}"
         )
     print(
         "answered after: seconds from the last request until the bot had answered every command"

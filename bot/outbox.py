@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=60)
 LEASE_CHECK = timedelta(seconds=5)
+COALESCE = 0.005  # s the worker waits after a wake-up before it claims (bursts share a claim)
 MARK_SENT_TRIES = 12  # ~48 s of backoff: shorter than LEASE
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
@@ -296,12 +297,14 @@ class OutboxWorker:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         idle_poll: float = 1.0,
+        coalesce: float = COALESCE,
         on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.adapters = dict(adapters)
         self.clock = clock
         self.idle_poll = idle_poll
+        self.coalesce = coalesce
         self.on_result = on_result
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -345,6 +348,9 @@ class OutboxWorker:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.idle_poll):
                         await self._wake.wait()
+                        # Woken by an enqueue: let a burst gather so one claim takes it all
+                        # (one transaction and one thread hop per batch, not per message).
+                        await asyncio.sleep(self.coalesce)
 
     async def drain_once(self) -> int:
         """Deliver one batch of due rows; return how many were attempted."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -200,3 +201,31 @@ async def test_a_row_another_replica_claimed_holds_back_the_rest_of_its_channel(
         two = s.exec(select(OutboxMessage).where(OutboxMessage.channel_id == "C1")).all()
         states = sorted((r.key == first, r.status, r.attempts) for r in two)
     assert states == [(False, "pending", 0), (True, "sending", 0)]
+
+
+async def test_a_burst_of_wake_ups_is_claimed_in_one_transaction(engine: Engine) -> None:
+    """Messages enqueued one by one, each waking the worker, within the coalescing window:
+    the worker claims them together (one claim, not one per message), in order."""
+    chat = ScriptedChat()
+    worker = OutboxWorker(engine, {"slack": chat}, coalesce=0.2)
+    claims: list[int] = []
+
+    def claimed(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE") and "attempts" in statement:
+            claims.append(1)  # the claim (status 'sending', attempts + 1)
+
+    await worker.start()
+    try:
+        await asyncio.sleep(0.05)  # the worker is idle, waiting for a wake-up
+        sa_event.listen(engine, "before_cursor_execute", claimed)
+        for n in range(5):
+            _enqueue(engine, f"m{n}")
+            worker.wake()
+        for _ in range(100):
+            if len(chat.delivered) == 5:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await worker.stop()
+    assert [text for _op, text, _t, _g in chat.delivered] == [f"m{n}" for n in range(5)]
+    assert len(claims) == 1
