@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
 from bot.events import Event
-from storage.db import unit_of_work
+from storage.db import unit_of_work, urgent_writes
 from storage.models.core import InboxEvent
 
 # Statements built once (hot path: every event runs record, claim and finish); only the
@@ -62,7 +62,7 @@ def record(engine: Engine, event: Event) -> bool:
         "p_payload": event.model_dump_json(),
         "p_now": datetime.now(UTC),
     }
-    with engine.begin() as conn:
+    with urgent_writes(), engine.begin() as conn:  # ahead of handlers' writes (SQLite)
         return conn.execute(_RECORD[engine.dialect.name], params).first() is not None
 
 

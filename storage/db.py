@@ -88,6 +88,20 @@ def ping_when_idle(engine: Engine, idle: float = PING_IDLE) -> None:
 _WRITES = {"INSERT", "UPDATE", "DELETE", "REPLAC"}
 
 
+_URGENT = threading.local()
+
+
+@contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Writes made by this thread inside the block go ahead of other waiting writers (SQLite's
+    write gate): the acknowledgement's inbox insert must not queue behind handlers."""
+    _URGENT.on = True
+    try:
+        yield
+    finally:
+        _URGENT.on = False
+
+
 class WriteGate:
     """One SQLite writer at a time in this process, queued on a Python lock.
 
@@ -95,12 +109,18 @@ class WriteGate:
     sleeps 1, 2, 5, ... up to 100 ms between retries, so under load an insert that needs the
     lock for 0.1 ms could wait tens of ms (the slash-command ack records the event first). A
     writer here takes a process-wide lock at its first write statement and gives it back when
-    its transaction ends; waiters wake as soon as it is free. Other processes on the same file
-    (rare: SQLite is for one replica) still meet SQLite's own locking.
+    its transaction ends; waiters wake as soon as it is free, urgent ones (`urgent_writes`, the
+    ack's insert) first: with a dozen handler threads queued, an ack waits for the transaction
+    in progress, not for the whole queue. Other processes on the same file (rare: SQLite is for
+    one replica) still meet SQLite's own locking.
     """
 
     def __init__(self, timeout: float = 30.0) -> None:
-        self._lock = threading.Lock()
+        lock = threading.Lock()
+        self._urgent_turn = threading.Condition(lock)
+        self._turn = threading.Condition(lock)
+        self._busy = False
+        self._urgent_waiting = 0
         self._holder: int | None = None  # id() of the DBAPI connection holding it
         self._thread: int | None = None
         self.timeout = timeout
@@ -111,14 +131,36 @@ class WriteGate:
             return  # already this transaction's
         if self._thread == threading.get_ident():
             return  # this thread writes on a second connection: leave it to SQLite (no deadlock)
-        if self._lock.acquire(timeout=self.timeout):
-            self._holder, self._thread = key, threading.get_ident()
-        # on timeout: go on without it; SQLite's busy timeout decides
+        urgent = getattr(_URGENT, "on", False)
+        turn = self._urgent_turn if urgent else self._turn
+        deadline = time.monotonic() + self.timeout
+        with turn:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._busy or (not urgent and self._urgent_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return  # go on without it; SQLite's busy timeout decides
+                    turn.wait(left)
+                self._busy = True
+                self._holder, self._thread = key, threading.get_ident()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+                    if not self._busy and not self._urgent_waiting:
+                        self._turn.notify()  # timed out without it: the others may go
 
     def leave(self, dbapi_conn: Any) -> None:
-        if self._holder == id(dbapi_conn):
+        if self._holder != id(dbapi_conn):
+            return
+        with self._turn:
+            self._busy = False
             self._holder = self._thread = None
-            self._lock.release()
+            if self._urgent_waiting:
+                self._urgent_turn.notify()
+            else:
+                self._turn.notify()
 
     def connection_class(self) -> type[sqlite3.Connection]:
         gate = self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -95,3 +96,41 @@ def test_one_thread_on_two_connections_does_not_deadlock(tmp_path: object) -> No
     finally:
         outer.close()
         eng.dispose()
+
+
+def test_an_urgent_writer_goes_ahead_of_queued_writers(sqlite_engine: Engine) -> None:
+    """The ack's inbox insert (`urgent_writes`) waits for the transaction in progress only, not
+    for handler writers that queued before it."""
+    from storage.db import urgent_writes
+
+    holding = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with sqlite_engine.begin() as conn:
+            conn.execute(insert(UserPref).values(**_pref("holder")))
+            holding.set()
+            release.wait(5)
+
+    def writer(user: str, urgent: bool) -> None:
+        gate = urgent_writes() if urgent else contextlib.nullcontext()
+        with gate, sqlite_engine.begin() as conn:
+            conn.execute(insert(UserPref).values(**_pref(user)))
+
+    first = threading.Thread(target=holder)
+    first.start()
+    holding.wait(5)
+    queued = [threading.Thread(target=writer, args=(f"handler-{n}", False)) for n in range(3)]
+    for t in queued:
+        t.start()
+    time.sleep(0.2)  # the handlers are waiting for the gate
+    ack = threading.Thread(target=writer, args=("ack", True))
+    ack.start()
+    time.sleep(0.2)
+    release.set()
+    for t in [first, *queued, ack]:
+        t.join(10)
+    with sqlite_engine.connect() as conn:
+        rows = list(conn.execute(text("SELECT user_id FROM user_pref ORDER BY rowid")).scalars())
+    assert rows[:2] == ["holder", "ack"]
+    assert sorted(rows[2:]) == ["handler-0", "handler-1", "handler-2"]
