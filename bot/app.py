@@ -114,6 +114,7 @@ class CopilotApp:
         self._executor = ThreadPoolExecutor(
             max_workers=HANDLER_THREADS, thread_name_prefix="handler"
         )
+        self._recorders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="record")
         self.handler_limit = AdaptiveLimit(HANDLER_THREADS)
         self._submitting = 0
         self._pulled = 0  # worker: events taken from the inbox and not finished yet
@@ -231,6 +232,7 @@ class CopilotApp:
             await self.recorder.close()
             self.recorder = None
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._recorders.shutdown(wait=False)
         # let running handlers finish (bounded) before the pool goes away
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), 10)
@@ -270,8 +272,9 @@ class CopilotApp:
         try:
             if self.recorder is not None:
                 new = await self.recorder.record(event)
-            else:
-                new = await asyncio.to_thread(inbox.record, self.engine, event)
+            else:  # its own threads: never queued behind outbox work in the default executor
+                loop = asyncio.get_running_loop()
+                new = await loop.run_in_executor(self._recorders, inbox.record, self.engine, event)
             outcome = "new" if new else "duplicate"
             self.metrics.events.labels(
                 platform=str(event.platform), kind=str(event.kind), outcome=outcome
