@@ -17,7 +17,7 @@ from types import TracebackType
 
 # The ack target is p99 <= 5 ms, so the loop must be defended well before it lags that much:
 # at 200 commands/s a 5 ms threshold let the limit stay at 16 threads (ack p99 9-10 ms in
-# bench/ack.py), 2 ms keeps it near what the load needs (6-7 ms in the same runs).
+# bench/ack.py), 2 ms keeps it near what the load needs (6-7 ms in alternating single runs).
 HIGH_LAG = 0.002  # s: halve the limit
 LOW_LAG = 0.0005  # s: grow it by one
 TICK = 0.025  # s between lag samples

@@ -422,7 +422,8 @@ def tune_runtime() -> None:
     handler threads. A thread that wants the GIL waits up to the switch interval before it asks
     the holder to let go, and with handler threads busy the loop waits that long at every
     wake-up (socket read, database answer, write): at 200 commands/s on PostgreSQL the ack p99
-    was 114 ms with CPython's 5 ms interval and 19 ms with 0.5 ms (bench/ack.py, same run).
+    was 114 ms with CPython's 5 ms interval and 19 ms with 0.5 ms (bench/ack.py, two runs an
+    hour apart on the same VM).
     """
     gc.collect()
     gc.freeze()

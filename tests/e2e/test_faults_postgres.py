@@ -40,7 +40,15 @@ from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlack
 from tests.helpers.private_pg import PrivatePostgres, pg_bindir, private_postgres
 from tests.helpers.server import cli, serve
 from tests.platforms.mattermost_app import fake_mattermost, running_mm
-from tests.platforms.slack_app import ALICE, BOB, GENERAL, fake_slack, find_button, kubeconfig_for
+from tests.platforms.slack_app import (
+    ALICE,
+    BOB,
+    GENERAL,
+    copilot_help,
+    fake_slack,
+    find_button,
+    kubeconfig_for,
+)
 
 pytestmark = pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL server binaries missing")
 
@@ -103,19 +111,13 @@ async def send_command(
     n = next(_ids)
 
     def build(_attempt: int) -> tuple[bytes, dict[str, str]]:
-        return slack_requests.slash_command(
-            command="/copilot",
-            text="help",
-            user_id=ALICE,
-            user_name="alice",
-            channel_id=GENERAL,
+        return copilot_help(
+            url,
+            f"{n}.4242.pgfault",  # the same trigger on every retry
             channel_name="general",
-            team_id=TEAM_ID,
             team_domain="fake",
             enterprise_id="",
             enterprise_name="",
-            response_url=url,
-            trigger_id=f"{n}.4242.pgfault",  # the same trigger on every retry
         )
 
     await post_until_acked(http, base, item, build)

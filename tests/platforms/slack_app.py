@@ -26,8 +26,9 @@ SRE_GROUP = "S0SRE00001"  # policies/approvals.yaml: group `sre`
 _trigger = itertools.count(1)
 
 
-def copilot_help(response_url: str, trigger_id: str) -> tuple[bytes, dict[str, str]]:
-    """Alice's signed `/copilot help` in #general (load and worker tests send many)."""
+def copilot_help(response_url: str, trigger_id: str, **fields: str) -> tuple[bytes, dict[str, str]]:
+    """Alice's signed `/copilot help` in #general (load, worker and fault tests send many);
+    `fields` override more of the recorded form."""
     return slack_requests.slash_command(
         command="/copilot",
         text="help",
@@ -37,6 +38,7 @@ def copilot_help(response_url: str, trigger_id: str) -> tuple[bytes, dict[str, s
         team_id=TEAM_ID,
         response_url=response_url,
         trigger_id=trigger_id,
+        **fields,
     )
 
 
