@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 from cachetools import TTLCache
-from sqlalchemy import bindparam, literal, union_all
+from sqlalchemy import bindparam, func, literal, union_all
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
@@ -23,6 +23,7 @@ from bot.events import Event, EventKind
 from bot.i18n import Translator, normalize_locale, translator
 from bot.messages import Message, Section
 from bot.router import UsageError
+from storage.db import PgStatement, is_postgres, pg_autocommit
 from storage.models.core import ChannelPref, UserPref
 
 if TYPE_CHECKING:
@@ -42,6 +43,49 @@ _LOCALES = union_all(
         ChannelPref.__table__.c.channel_id == bindparam("channel"),
     ),
 )
+
+
+_USER_LOCALE = (
+    sa_select(UserPref.__table__.c.locale)
+    .where(
+        UserPref.__table__.c.platform == bindparam("platform"),
+        UserPref.__table__.c.user_id == bindparam("user"),
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+_CHANNEL_LOCALE = (
+    sa_select(ChannelPref.__table__.c.locale)
+    .where(
+        ChannelPref.__table__.c.platform == bindparam("platform"),
+        ChannelPref.__table__.c.channel_id == bindparam("channel"),
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+# PostgreSQL: claim the event and read both stored languages in one autocommitted statement
+# (the UPDATE runs in a CTE: it happens whether or not the SELECT reads its rows).
+_CLAIMED = inbox.CLAIM_RETURNING.cte("claimed")
+_PG_CLAIM = PgStatement(
+    sa_select(
+        sa_select(func.count()).select_from(_CLAIMED).scalar_subquery(),
+        _USER_LOCALE,
+        _CHANNEL_LOCALE,
+    )
+)
+
+
+def _pg_finish(answers: int) -> PgStatement:
+    """PostgreSQL: the answers' outbox rows and the inbox verdict in one statement."""
+    if answers not in _PG_FINISH:
+        stmt = inbox.FINISH
+        if answers:
+            stmt = stmt.add_cte(outbox.insert_rows(answers).cte("answers"))
+        _PG_FINISH[answers] = PgStatement(stmt)
+    return _PG_FINISH[answers]
+
+
+_PG_FINISH: dict[int, PgStatement] = {}
 
 
 # The database went away (refused, restarted, pool exhausted): the transaction rolled back.
@@ -141,13 +185,12 @@ class Dispatcher:
         read = False  # the stored locale was read with the claim
         if stage == "claim":
             try:
-                with self.runtime.engine.begin() as conn:  # claim and read the locale: one txn
-                    if not inbox.claim(conn, event):
-                        return
-                    stored = self._stored_locale(conn, event)
-                    read = True
+                claimed, stored = self._claim(event)
             except STORAGE_DOWN as exc:
                 raise StorageUnavailable("claim") from exc
+            if not claimed:
+                return
+            read = True
         if stage == "finish":
             self._finish(event, outcome or Outcome())
             return
@@ -183,26 +226,60 @@ class Dispatcher:
         )
         self._finish(event, outcome, ctx)
 
+    def _claim(self, event: Event) -> tuple[bool, str | None]:
+        """Claim the event in the inbox and read its stored language: one transaction."""
+        engine = self.runtime.engine
+        if is_postgres(engine):
+            params = {**inbox.key_params(event), "platform": str(event.platform)}
+            params |= {"user": event.actor.id, "channel": event.channel.id}
+            with pg_autocommit(engine) as conn:
+                claimed, user_locale, channel_locale = _PG_CLAIM.run(conn, params).fetchone()
+            return claimed == 1, user_locale or channel_locale
+        with engine.begin() as conn:
+            if not inbox.claim(conn, event):
+                return False, None
+            return True, self._stored_locale(conn, event)
+
     def _finish(self, event: Event, outcome: Outcome, ctx: Context | None = None) -> None:
         """Store the answer and the inbox verdict in one transaction."""
         try:
-            with self.runtime.engine.begin() as conn:
-                for message, private in outcome.answers:
-                    key = outbox.enqueue(
-                        conn,
-                        platform=event.platform,
-                        message=message,
-                        **reply_target(event, ephemeral=private),
-                    )
-                    if ctx is not None:
-                        ctx.posted.append(key)
-                inbox.finish(conn, event, error=outcome.error)
+            if is_postgres(self.runtime.engine):
+                self._finish_pg(event, outcome, ctx)
+            else:
+                self._finish_in_transaction(event, outcome, ctx)
         except STORAGE_DOWN as exc:
             raise StorageUnavailable("finish", outcome) from exc
         finally:
             self.runtime.wake_outbox()
         if self.on_handled:
             self.on_handled(event)
+
+    def _finish_pg(self, event: Event, outcome: Outcome, ctx: Context | None) -> None:
+        params = inbox.finish_params(event, error=outcome.error)
+        keys = []
+        for i, (message, private) in enumerate(outcome.answers):
+            row = outbox.row_values(
+                platform=event.platform, message=message, **reply_target(event, ephemeral=private)
+            )
+            params |= {f"{name}_{i}": value for name, value in row.items()}
+            keys.append(row["key"])
+        with pg_autocommit(self.runtime.engine) as conn:
+            _pg_finish(len(outcome.answers)).run(conn, params)
+        if ctx is not None:
+            ctx.posted.extend(keys)
+
+    def _finish_in_transaction(self, event: Event, outcome: Outcome, ctx: Context | None) -> None:
+        with self.runtime.engine.begin() as conn:
+            for message, private in outcome.answers:
+                key = outbox.enqueue(
+                    conn,
+                    platform=event.platform,
+                    message=message,
+                    **reply_target(event, ephemeral=private),
+                )
+                if ctx is not None:
+                    ctx.posted.append(key)
+            inbox.finish(conn, event, error=outcome.error)
 
     def _route(self, ctx: Context, tr: Translator) -> tuple[tuple[Message, bool], ...]:
         """Run the handler; its returned message is an answer (stored by `_finish`)."""

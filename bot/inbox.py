@@ -12,13 +12,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
 from bot.events import Event
-from storage.db import unit_of_work, urgent_writes
+from storage.db import PgStatement, unit_of_work, urgent_writes
 from storage.models.core import InboxEvent
 
 # Statements built once (hot path: every event runs record, claim and finish); only the
@@ -41,7 +40,8 @@ _RECORD = {
     for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 _CLAIM = update(_T).where(_KEY, _C.status == "received").values(status="processing")
-_FINISH = (
+CLAIM_RETURNING = _CLAIM.returning(_C.id)  # for a statement that claims in a CTE
+FINISH = (
     update(_T)
     .where(_KEY)
     .values(
@@ -50,8 +50,12 @@ _FINISH = (
 )
 
 
-def _key(event: Event) -> dict[str, str]:
+def key_params(event: Event) -> dict[str, str]:
+    """Bind parameters naming the event's row (`p_platform`, `p_event_id`)."""
     return {"p_platform": str(event.platform), "p_event_id": event.event_id[:255]}
+
+
+_key = key_params
 
 
 def record(engine: Engine, event: Event) -> bool:
@@ -67,9 +71,7 @@ def record(engine: Engine, event: Event) -> bool:
 
 
 # The same INSERT, compiled once for psycopg: the async recorder runs it without SQLAlchemy.
-_PG_RECORD = _RECORD["postgresql"].compile(dialect=psycopg_dialect())
-_PG_RECORD_SQL = str(_PG_RECORD)
-_PG_RECORD_CONSTANTS = {k: v for k, v in _PG_RECORD.params.items() if v is not None}
+_PG_RECORD = PgStatement(_RECORD["postgresql"])
 
 
 class AsyncRecorder:
@@ -107,7 +109,7 @@ class AsyncRecorder:
             "p_now": datetime.now(UTC),
         }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_PG_RECORD_SQL, {**_PG_RECORD_CONSTANTS, **params})
+            cur = await conn.execute(_PG_RECORD.sql, {**_PG_RECORD.constants, **params})
             return await cur.fetchone() is not None
 
 
@@ -117,15 +119,19 @@ def claim(conn: Connection, event: Event) -> bool:
     return conn.execute(_CLAIM, _key(event)).rowcount == 1
 
 
-def finish(conn: Connection, event: Event, *, error: str | None = None) -> None:
-    """Mark the event done (or failed) in the caller's transaction."""
-    params = {
+def finish_params(event: Event, *, error: str | None = None) -> dict[str, object]:
+    """Bind parameters of FINISH: the event's verdict, done or failed (with the error)."""
+    return {
         **_key(event),
         "p_status": "failed" if error else "done",
         "p_now": datetime.now(UTC),
         "p_error": error[:4000] if error else None,
     }
-    conn.execute(_FINISH, params)
+
+
+def finish(conn: Connection, event: Event, *, error: str | None = None) -> None:
+    """Mark the event done (or failed) in the caller's transaction."""
+    conn.execute(FINISH, finish_params(event, error=error))
 
 
 _WAITING = (

@@ -21,11 +21,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, select
 
 from bot.events import Platform
 from bot.messages import Message
 from bot.platforms.base import DeliveryError, OutboxOp, PlatformAdapter
+from storage.db import PgStatement, is_postgres, pg_autocommit
 from storage.models.core import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -43,24 +45,60 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-_ENQUEUE = insert(OutboxMessage.__table__).values(
-    {
-        name: bindparam(name)
-        for name in (
-            "key",
-            "platform",
-            "op",
-            "channel_id",
-            "thread_id",
-            "thread_key",
-            "target_key",
-            "target_ts",
-            "user_id",
-            "response_url",
-            "payload",
-        )
-    }
+_COLUMNS = (
+    "key",
+    "platform",
+    "op",
+    "channel_id",
+    "thread_id",
+    "thread_key",
+    "target_key",
+    "target_ts",
+    "user_id",
+    "response_url",
+    "payload",
 )
+_ENQUEUE = insert(OutboxMessage.__table__).values({name: bindparam(name) for name in _COLUMNS})
+
+
+def insert_rows(n: int) -> Insert:
+    """An INSERT of `n` new rows, bind parameters `<column>_<i>` and `p_now` (the row's
+    creation time): for a statement that stores answers with something else."""
+    fixed = {"status": "pending", "attempts": 0}
+    times = {"created_at": bindparam("p_now"), "next_attempt_at": bindparam("p_now")}
+    return insert(OutboxMessage.__table__).values(
+        [{name: bindparam(f"{name}_{i}") for name in _COLUMNS} | fixed | times for i in range(n)]
+    )
+
+
+def row_values(
+    *,
+    platform: Platform | str,
+    op: str,
+    channel_id: str,
+    message: Message,
+    thread_id: str | None = None,
+    thread_key: str | None = None,
+    target_key: str | None = None,
+    target_ts: str | None = None,
+    user_id: str | None = None,
+    response_url: str | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """The stored form of one outgoing operation (a new key unless given)."""
+    return {
+        "key": key or new_key(),
+        "platform": str(platform),
+        "op": op,
+        "channel_id": channel_id,
+        "thread_id": thread_id,
+        "thread_key": thread_key,
+        "target_key": target_key,
+        "target_ts": target_ts,
+        "user_id": user_id,
+        "response_url": response_url,
+        "payload": message.model_dump_json(),
+    }
 
 
 def enqueue(
@@ -79,25 +117,22 @@ def enqueue(
     key: str | None = None,
 ) -> str:
     """Store one outgoing operation in the caller's transaction; return its key."""
-    key = key or new_key()
-    # A prebuilt Core INSERT: no ORM object to build and flush (every reply takes this path).
-    session.execute(
-        _ENQUEUE,
-        {
-            "key": key,
-            "platform": str(platform),
-            "op": op,
-            "channel_id": channel_id,
-            "thread_id": thread_id,
-            "thread_key": thread_key,
-            "target_key": target_key,
-            "target_ts": target_ts,
-            "user_id": user_id,
-            "response_url": response_url,
-            "payload": message.model_dump_json(),
-        },
+    values = row_values(
+        platform=platform,
+        op=op,
+        channel_id=channel_id,
+        message=message,
+        thread_id=thread_id,
+        thread_key=thread_key,
+        target_key=target_key,
+        target_ts=target_ts,
+        user_id=user_id,
+        response_url=response_url,
+        key=key,
     )
-    return key
+    # A prebuilt Core INSERT: no ORM object to build and flush (every reply takes this path).
+    session.execute(_ENQUEUE, values)
+    return str(values["key"])
 
 
 def depth(session: Session) -> int:
@@ -262,8 +297,15 @@ _MARK_SENT = (
 )
 
 
+_PG_MARK_SENT = PgStatement(_MARK_SENT)
+
+
 def mark_sent(engine: Engine, row_id: int, *, ts: str | None, channel: str | None) -> None:
     params = {"row_id": row_id, "ts": ts, "channel": channel, "now": datetime.now(UTC)}
+    if is_postgres(engine):  # one autocommitted statement, no BEGIN/COMMIT round trips
+        with pg_autocommit(engine) as conn:
+            _PG_MARK_SENT.run(conn, params)
+        return
     with engine.begin() as conn:
         conn.execute(_MARK_SENT, params)
 

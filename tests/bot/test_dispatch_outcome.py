@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from bot import inbox
 from bot.config import load_settings
-from bot.context import Runtime, Services
+from bot.context import Context, Runtime, Services
 from bot.dispatch import Dispatcher, Outcome
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
 from bot.messages import Message
@@ -49,13 +49,24 @@ def _rows(engine: Engine) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
     return [tuple(r) for r in outbox], {e: s for e, s in inbox_rows}
 
 
+def _xid(engine: Engine) -> int:
+    with engine.connect() as conn:  # assigns (consumes) a transaction id itself
+        return int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+
+
 def test_help_costs_two_commits_claim_and_answer_with_verdict(engine: Engine) -> None:
+    """Counted by the server on PostgreSQL: each write transaction takes a transaction id
+    (the statements there are autocommitted, so SQLAlchemy sees no COMMIT at all)."""
     d = _dispatcher(engine)
     ev = _command(1, "help")
     assert inbox.record(engine, ev)
     commits: list[int] = []
     sa_event.listen(engine, "commit", lambda _conn: commits.append(1))
+    before = _xid(engine) if engine.dialect.name == "postgresql" else 0
     d.handle(ev)
+    if engine.dialect.name == "postgresql":
+        assert commits == []  # nothing went through SQLAlchemy's transactions
+        commits = [1] * (_xid(engine) - before - 1)
     outbox, verdicts = _rows(engine)
     assert len(commits) == 2  # the claim; the answer and `done` together
     assert verdicts == {"outcome-1": "done"}
@@ -88,3 +99,26 @@ def test_the_finish_stage_stores_the_kept_outcome_once(engine: Engine) -> None:
     outbox, verdicts = _rows(engine)
     assert verdicts == {"outcome-3": "failed"}
     assert [json.loads(p)["text"] for _op, _u, p in outbox] == ["kept answer"]
+
+
+def test_every_answer_of_a_handler_is_stored_in_order_with_the_verdict(engine: Engine) -> None:
+    """A handler that answers twice and returns a third message: three outbox rows in order,
+    to the targets asked for (one statement on PostgreSQL, one transaction on SQLite)."""
+    d = _dispatcher(engine)
+
+    def chatty(ctx: Context, _args: object) -> Message:
+        ctx.answer(Message.plain("first, only to you"), ephemeral=True)
+        ctx.answer(Message.plain("second, to the channel"))
+        return Message.plain("third, returned")
+
+    d.runtime.router.command("chatty", help="answers three times").sub("go", chatty, help="go")
+    ev = _command(4, "go").model_copy(update={"command": "chatty"})
+    inbox.record(engine, ev)
+    d.handle(ev)
+    outbox, verdicts = _rows(engine)
+    assert verdicts == {"outcome-4": "done"}
+    assert [(op, json.loads(p)["text"]) for op, _u, p in outbox] == [
+        ("ephemeral", "first, only to you"),
+        ("post", "second, to the channel"),
+        ("post", "third, returned"),
+    ]

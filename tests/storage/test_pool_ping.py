@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from storage.db import make_engine, ping_when_idle
+from storage.db import make_engine, pg_autocommit, ping_when_idle
 
 
 def _engine(pg_engine: Engine, idle: float) -> Engine:
@@ -67,3 +67,29 @@ def test_a_connection_in_steady_use_is_not_pinged(long: Engine) -> None:
     with pytest.raises(sa_exc.OperationalError), long.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert _backend(long) != pid
+
+
+def test_an_autocommit_statement_on_a_killed_connection_fails_once_and_drops_it(
+    long: Engine,
+) -> None:
+    """`pg_autocommit` (the per-event statements): the dead connection is invalidated, not
+    handed back to the pool; the next statement gets a live one."""
+    with pg_autocommit(long) as conn:
+        pid = conn.info.backend_pid
+    _kill(long, pid)
+    with pytest.raises(psycopg.OperationalError), pg_autocommit(long) as conn:
+        conn.execute("SELECT 1")
+    with pg_autocommit(long) as conn:
+        assert conn.info.backend_pid != pid
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_autocommit_is_given_back_off(long: Engine) -> None:
+    """The pool's connections return to transactional mode: a later unit of work can roll
+    back."""
+    with pg_autocommit(long) as conn:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS t_ac (n int)")
+    with long.connect() as sa_conn:
+        sa_conn.execute(text("INSERT INTO t_ac VALUES (1)"))
+        sa_conn.rollback()
+        assert sa_conn.execute(text("SELECT count(*) FROM t_ac")).scalar_one() == 0
