@@ -7,12 +7,14 @@ import contextlib
 import gc
 import logging
 import sys
+import threading
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from bot.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 HANDLER_THREADS = 16  # handlers mostly wait on I/O (LLM, Kubernetes, Prometheus, chat APIs)
 STORAGE_RETRIES = 30  # ~4.5 minutes of backoff (0.5 s doubling, at most 10 s) per event
 PULL_IDLE = 0.02  # s a worker waits before looking in an empty inbox again
@@ -74,6 +77,34 @@ def telemetry_services(settings: Settings) -> Services:
     )
 
 
+class LoopThread:
+    """An asyncio event loop on a thread of its own.
+
+    The outbox delivers there: rendering, the HTTP posts to Slack/Mattermost and their
+    bookkeeping never queue in front of the loop that verifies, records and acknowledges
+    requests (that loop's wait for its next turn is the ack latency).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on this thread's loop; await its result from another loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self._thread.join, 10.0)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
 class NotMigrated(RuntimeError):
     """The database schema is behind the code: run `console-copilot migrate`."""
 
@@ -111,6 +142,7 @@ class CopilotApp:
         )
         handlers.register_all_jobs(self.scheduler)
         self.outbox: OutboxWorker | None = None
+        self._outbox_loop: LoopThread | None = None
         self._executor = ThreadPoolExecutor(
             max_workers=HANDLER_THREADS, thread_name_prefix="handler"
         )
@@ -206,7 +238,8 @@ class CopilotApp:
         self.outbox = OutboxWorker(
             self.engine, {str(p): a for p, a in self.adapters.items()}, on_result=self._delivered
         )
-        await self.outbox.start()
+        self._outbox_loop = LoopThread("outbox")
+        await self._outbox_loop.call(self.outbox.start())
         await self.scheduler.start()
         self._spawn(self._startup_checks(), "startup-checks")
         self._spawn(self._recover(), "inbox-recovery")
@@ -224,8 +257,10 @@ class CopilotApp:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
         await self.scheduler.stop()
-        if self.outbox:
-            await self.outbox.stop()
+        if self.outbox and self._outbox_loop:
+            await self._outbox_loop.call(self.outbox.stop())
+            await self._outbox_loop.close()
+            self._outbox_loop = None
         for adapter in self.adapters.values():
             await adapter.stop()
         if self.recorder is not None:
@@ -400,8 +435,8 @@ class CopilotApp:
                 pending = outbox.depth(s)
             if pending == 0:
                 return
-            if self.outbox:
-                await self.outbox.drain_once()
+            if self.outbox and self._outbox_loop:
+                await self._outbox_loop.call(self.outbox.drain_once())
             await asyncio.sleep(0.01)
         raise TimeoutError("the app did not become idle")
 

@@ -375,6 +375,8 @@ class OutboxWorker:
             if not done:
                 log.error("outbox worker did not stop within 10 s; abandoning it")
             self._task = None
+        for adapter in self.adapters.values():  # sessions `deliver` opened on this loop
+            await adapter.close_outbound()
 
     async def _run(self) -> None:
         while not self._stopping:

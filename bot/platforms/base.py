@@ -90,6 +90,9 @@ class PlatformAdapter(Protocol):
         ...
 
     async def stop(self) -> None: ...
+    async def close_outbound(self) -> None:
+        """Release what `deliver` opened on the running loop (the outbox's, at its stop)."""
+        ...
 
 
 def _no_nul(value: Any) -> Any:

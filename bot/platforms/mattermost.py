@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import aiohttp
 import requests
 from aiohttp import web
 from cachetools import TTLCache
@@ -259,11 +258,9 @@ class MattermostAdapter:
         self.bot_user: dict[str, Any] = {}
         self._ws: ClientTLSWebsocket | None = None
         self._ws_task: asyncio.Task[None] | None = None
-        self._http: aiohttp.ClientSession | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, *, inbound: bool = True) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         try:
             self.bot_user = await asyncio.to_thread(self.driver.users.get_user, "me")
         except Exception as exc:  # Mattermost down at start-up must not stop the bot
@@ -279,8 +276,9 @@ class MattermostAdapter:
         if self._ws_task is not None:
             self._ws_task.cancel()
             await asyncio.gather(self._ws_task, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
+
+    async def close_outbound(self) -> None:
+        """Nothing to close: deliveries go through the driver's own (synchronous) client."""
 
     # -- inbound -------------------------------------------------------------------------
     async def _on_frame(self, raw: str) -> None:

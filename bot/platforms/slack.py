@@ -9,6 +9,7 @@ ack polling). The work continues in the background and answers through the outbo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextvars
 import hashlib
@@ -233,7 +234,9 @@ class SlackAdapter:
         self.form_check: Callable[[Event], dict[str, str]] | None = None
         self._bot_user_id: str | None = None
         self._socket: Any = None
-        self._http: aiohttp.ClientSession | None = None
+        # response_url posts: one session per event loop (the outbox delivers on a loop of its
+        # own thread, off the loop that acknowledges requests)
+        self._http: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self.bolt = AsyncApp(
             client=self.client,
             signing_secret=settings.slack_signing_secret or "socket-mode",
@@ -338,7 +341,6 @@ class SlackAdapter:
         return await to_aiohttp_response(bolt_response)
 
     async def start(self, *, inbound: bool = True) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         try:
             auth = await self.client.auth_test()
             self._bot_user_id = auth.get("user_id")
@@ -353,8 +355,21 @@ class SlackAdapter:
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
-        if self._http is not None:
-            await self._http.close()
+        await self.close_outbound()
+
+    async def close_outbound(self) -> None:
+        """Close what `deliver` opened on the running loop (call it on the delivering loop)."""
+        session = self._http.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._http.get(loop)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            self._http[loop] = session
+        return session
 
     # -- outbound ------------------------------------------------------------------------
     async def deliver(self, op: OutboxOp) -> Delivered:
@@ -405,8 +420,7 @@ class SlackAdapter:
             raise DeliveryError(f"slack unreachable: {type(exc).__name__}: {exc}") from None
 
     async def _respond(self, url: str, body: dict[str, Any]) -> None:
-        assert self._http is not None
-        async with self._http.post(url, json=body) as resp:
+        async with self._session().post(url, json=body) as resp:
             if resp.status == 429:
                 raise DeliveryError("response_url 429", retry_after=_retry_after(resp.headers))
             if resp.status >= 500:

@@ -32,6 +32,9 @@ class ScriptedChat:
         self.delivered: list[tuple[str, str, str | None, str | None]] = []
         self.n = 0
 
+    async def close_outbound(self) -> None:
+        return None
+
     async def deliver(self, op: OutboxOp) -> Delivered:
         if self.failures:
             raise self.failures.pop(0)

@@ -3,7 +3,10 @@ between — every reply reaches FakeSlack / FakeMattermost exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,3 +106,34 @@ async def test_mattermost_5xx_then_up_posts_once(world: MMWorld, db_url: str) ->
         assert len(creates) >= 3  # two failures, then the one that landed
         keys = {c.params.get("pending_post_id") for c in creates}
         assert len(keys) == 1  # every retry carried the same pending_post_id
+
+
+async def test_replies_go_out_while_the_acknowledging_loop_is_busy(
+    slack: FakeSlack, db_url: str
+) -> None:
+    """The outbox delivers on a loop of its own thread: a command acknowledged just before the
+    request loop stalls (a long callback, a GC pause) is still answered during the stall, and
+    stopping the bot stops that thread."""
+    async with running(slack_settings(slack, db_url), slack) as bot:
+        url = slack.response_url()
+        body, headers = slack_requests.slash_command(
+            command="/copilot",
+            text="help",
+            user_id=ALICE,
+            user_name=slack.users[ALICE]["name"],
+            channel_id=GENERAL,
+            channel_name="general",
+            team_id=TEAM_ID,
+            response_url=url,
+            trigger_id="1.2.stall",
+        )
+        resp = await bot.post(body, headers)
+        assert resp.status == 200
+        await asyncio.sleep(0.05)  # the handler is on its thread now
+        deadline = time.monotonic() + 10
+        while not slack.response_posts(url) and time.monotonic() < deadline:
+            time.sleep(0.01)  # noqa: ASYNC251 -- on purpose: the request loop is blocked
+        [answer] = slack.response_posts(url)
+        assert "Console Copilot commands" in json.dumps(answer)
+        assert any(t.name == "outbox" for t in threading.enumerate())
+    assert not any(t.name == "outbox" for t in threading.enumerate())

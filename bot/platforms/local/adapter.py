@@ -353,6 +353,9 @@ class LocalAdapter:
     async def stop(self) -> None:
         return None
 
+    async def close_outbound(self) -> None:
+        """Nothing to close: deliveries are rows in this process's database."""
+
     # -- HTTP ----------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
         return [
