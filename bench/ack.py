@@ -144,7 +144,7 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None
 
 
 @contextmanager
-def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[str]:
+def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[tuple[str, int]]:
     if db == "sqlite":
         url = f"sqlite:///{tmp / 'bench.db'}"
     else:
@@ -180,7 +180,7 @@ def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base + "/slack/events", proc)
-        yield base + "/slack/events"
+        yield base + "/slack/events", proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=40)
@@ -190,7 +190,7 @@ def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[str]:
 
 
 @contextmanager
-def baseline(kind: str, stub: str) -> Iterator[str]:
+def baseline(kind: str, stub: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     args = [sys.executable, str(ROOT / "bench" / "_servers.py"), kind, str(port), SECRET]
     args.append(f"{stub}/api/")
@@ -198,7 +198,7 @@ def baseline(kind: str, stub: str) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/slack/events"
     try:
         wait_ready(url, proc)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -215,6 +215,36 @@ def drained(stub: str, expected: int, limit: float = 300) -> float:
     while answered(stub) < expected and time.perf_counter() - start < limit:
         time.sleep(0.05)
     return time.perf_counter() - start
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process (a replica's worker processes), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(cpu seconds, RSS MiB) of a process and its worker processes, from /proc."""
+    cpu = rss = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{p}/status") as f:
+                kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+        except (OSError, StopIteration):  # a worker that just exited
+            continue
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        rss += kib / 1024
+    return cpu, rss
 
 
 def pct(values: list[float], p: float) -> float:
@@ -247,7 +277,10 @@ def main() -> None:
     stub_port = free_port()
     stub = f"http://127.0.0.1:{stub_port}"
     targets = ns.targets.split(",")
-    results: dict[str, list[tuple[list[float], int, float | None]]] = {t: [] for t in targets}
+    # per round: latencies, errors, answered after (s), CPU ms per command (process tree)
+    results: dict[str, list[tuple[list[float], int, float | None, float]]] = {
+        t: [] for t in targets
+    }
     with (
         tempfile.TemporaryDirectory() as tmp,
         process(
@@ -262,33 +295,40 @@ def main() -> None:
                     ctx = copilot(db, stub, Path(tmp), workers=int(w or 0))
                 else:
                     ctx = baseline(target, stub)
-                with ctx as url:
+                with ctx as (url, pid):
                     asyncio.run(load(url, 20, 2, stub))  # warm-up
                     before = answered(stub)
+                    cpu = proc_stats(pid)[0]
                     lat, errors = asyncio.run(load(url, ns.rate, ns.seconds, stub))
                     copilot_target = target.startswith("copilot-")
                     drain = drained(stub, before + len(lat)) if copilot_target else None
-                results[target].append((lat, errors, drain))
+                    cpu = (proc_stats(pid)[0] - cpu) * 1000 / max(1, len(lat))
+                results[target].append((lat, errors, drain, cpu))
                 print(f"  done: {target} (round {round_ + 1})", file=sys.stderr)
     rounds = f", median of {ns.runs} rounds" if ns.runs > 1 else ""
     print(f"\nack latency, {ns.rate} signed slash commands/s for {ns.seconds} s (ms{rounds})")
     print(
         f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'p99 range':>16}{'max':>9}{'errors':>8}"
-        f"{'answered after':>16}"
+        f"{'cpu/cmd':>9}{'answered after':>16}"
     )
     for target in targets:
         runs = results[target]
-        p50 = statistics.median(pct(lat, 50) for lat, _, _ in runs)
-        p99s = [pct(lat, 99) for lat, _, _ in runs]
+        p50 = statistics.median(pct(lat, 50) for lat, *_ in runs)
+        p99s = [pct(lat, 99) for lat, *_ in runs]
         spread = f"{min(p99s):.2f}–{max(p99s):.2f}"
-        worst = max((max(lat, default=float("nan")) for lat, _, _ in runs), default=float("nan"))
-        drains = [d for _, _, d in runs if d is not None]
+        worst = max((max(lat, default=float("nan")) for lat, *_ in runs), default=float("nan"))
+        drains = [d for _, _, d, _ in runs if d is not None]
         tail = f"{max(drains):>14.1f} s" if drains else ""
+        cpu = statistics.median(c for *_, c in runs)
         print(
-            f"{target:<20}{sum(len(lat) for lat, _, _ in runs):>7}{p50:>9.2f}"
+            f"{target:<20}{sum(len(lat) for lat, *_ in runs):>7}{p50:>9.2f}"
             f"{statistics.median(p99s):>9.2f}{spread:>16}{worst:>9.2f}"
-            f"{sum(e for _, e, _ in runs):>8}{tail}"
+            f"{sum(e for _, e, *_ in runs):>8}{cpu:>9.2f}{tail}"
         )
+    print(
+        "cpu/cmd: CPU ms the target's processes (workers included) spent per command, from the"
+        " start of the load until every command was answered"
+    )
     print(
         "answered after: seconds from the last request until the bot had answered every command"
         " (response_url posts seen by the Slack stub): the handling backlog behind the acks"

@@ -34,7 +34,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.ack import SECRET, pct, process, signed  # noqa: E402
+from bench.ack import SECRET, pct, proc_stats, process, signed  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
 
 PG = os.environ.get("COPILOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -158,36 +158,6 @@ async def run_load(urls: list[str], rate: int, seconds: float, stub: str) -> dic
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
     return {"lat": lat, "errors": errors, "sent": n, "elapsed": elapsed, "kinds": kinds}
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of a process (a replica's worker processes), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def proc_stats(pid: int) -> tuple[float, float]:
-    """(cpu seconds, RSS MiB) of a process and its worker processes, from /proc."""
-    cpu = rss = 0.0
-    for p in [pid, *children(pid)]:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{p}/status") as f:
-                kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-        except (OSError, StopIteration):  # a worker that just exited
-            continue
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        rss += kib / 1024
-    return cpu, rss
 
 
 def outbox_lag(url: str) -> float:
