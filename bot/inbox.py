@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
 from bot.events import Event
-from storage.db import PgStatement, unit_of_work, urgent_writes
+from storage.db import PgStatement, is_postgres, pg_autocommit, unit_of_work, urgent_writes
 from storage.models.core import InboxEvent
 
 # Statements built once (hot path: every event runs record, claim and finish); only the
@@ -145,12 +145,34 @@ _TAKE = (
 )
 
 
+# PostgreSQL: one autocommitted statement; SKIP LOCKED lets workers taking at the same moment
+# get different rows instead of contending for the same oldest ones.
+_PG_TAKE = PgStatement(
+    update(_T)
+    .where(
+        _C.id.in_(
+            sa_select(_C.id)
+            .where(_C.status == "received")
+            .order_by(_C.id)
+            .limit(bindparam("p_limit"))
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(status="processing")
+    .returning(_C.id, _C.payload)
+)
+
+
 def take(engine: Engine, *, limit: int) -> list[Event]:
     """Claim up to `limit` recorded events, oldest first, for a worker process.
 
-    A read finds candidates (no write lock while the inbox is empty, which matters on SQLite);
-    the claim re-checks the status, so of two workers seeing the same row one gets it.
+    SQLite: a read finds candidates (no write lock while the inbox is empty); the claim
+    re-checks the status, so of two workers seeing the same row one gets it.
     """
+    if is_postgres(engine):
+        with pg_autocommit(engine) as conn:
+            rows = _PG_TAKE.run(conn, {"p_limit": limit}).fetchall()
+        return [Event.model_validate_json(payload) for _id, payload in sorted(rows)]
     with engine.connect() as conn:
         ids = conn.execute(_WAITING, {"p_limit": limit}).scalars().all()
     if not ids:
