@@ -336,6 +336,9 @@ class CopilotApp:
             except StorageUnavailable as exc:
                 stage, outcome = exc.stage, exc.outcome
                 await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
+            except Exception:  # a bug outside the handler (its own errors are answered)
+                log.exception("event handling crashed", extra={"id": event.event_id})
+                return
         log.error("database unavailable: event left for recovery", extra={"id": event.event_id})
 
     async def _pull(self) -> None:

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -22,6 +23,7 @@ from bot.context import Context, Runtime, reply_target
 from bot.events import Event, EventKind
 from bot.i18n import Translator, normalize_locale, translator
 from bot.messages import Message, Section
+from bot.platforms.base import DeliveryError, Responder
 from bot.router import UsageError
 from storage.db import PgStatement, is_postgres, pg_autocommit
 from storage.models.core import ChannelPref, UserPref
@@ -73,6 +75,8 @@ _PG_CLAIM = PgStatement(
         _CHANNEL_LOCALE,
     )
 )
+
+_PG_LOCALES = PgStatement(sa_select(_USER_LOCALE, _CHANNEL_LOCALE))
 
 
 def _pg_finish(answers: int) -> PgStatement:
@@ -144,8 +148,18 @@ class Dispatcher:
     # -- locale --------------------------------------------------------------------------
     def resolve_locale(self, event: Event) -> str:
         """User preference, else channel setting, else the platform's user locale, else default."""
-        with self.runtime.engine.connect() as conn:
+        engine = self.runtime.engine
+        if is_postgres(engine):
+            with pg_autocommit(engine) as conn:
+                user, channel = _PG_LOCALES.run(conn, self._locale_params(event)).fetchone()
+            return self._locale(event, user or channel)
+        with engine.connect() as conn:
             return self._locale(event, self._stored_locale(conn, event))
+
+    @staticmethod
+    def _locale_params(event: Event) -> dict[str, str]:
+        platform, user, channel = str(event.platform), event.actor.id, event.channel.id
+        return {"platform": platform, "user": user, "channel": channel}
 
     def _locale(self, event: Event, stored: str | None) -> str:
         if stored:
@@ -230,8 +244,7 @@ class Dispatcher:
         """Claim the event in the inbox and read its stored language: one transaction."""
         engine = self.runtime.engine
         if is_postgres(engine):
-            params = {**inbox.key_params(event), "platform": str(event.platform)}
-            params |= {"user": event.actor.id, "channel": event.channel.id}
+            params = {**inbox.key_params(event), **self._locale_params(event)}
             with pg_autocommit(engine) as conn:
                 claimed, user_locale, channel_locale = _PG_CLAIM.run(conn, params).fetchone()
             return claimed == 1, user_locale or channel_locale
@@ -241,45 +254,85 @@ class Dispatcher:
             return True, self._stored_locale(conn, event)
 
     def _finish(self, event: Event, outcome: Outcome, ctx: Context | None = None) -> None:
-        """Store the answer and the inbox verdict in one transaction."""
+        """Store the answers and the inbox verdict in one transaction, then deliver the
+        answers that can go out from this thread (a Slack command's private answer)."""
+        responder = self._responder(event, ctx)
+        lease = datetime.now(UTC) + outbox.LEASE if responder else None
+        rows = [
+            outbox.row_values(
+                platform=event.platform,
+                message=message,
+                claimed_until=lease if private else None,
+                **reply_target(event, ephemeral=private),
+            )
+            for message, private in outcome.answers
+        ]
+        send_now = [
+            (row["key"], message)
+            for row, (message, _) in zip(rows, outcome.answers, strict=True)
+            if row["lease_until"]
+        ]
         try:
             if is_postgres(self.runtime.engine):
-                self._finish_pg(event, outcome, ctx)
+                params = inbox.finish_params(event, error=outcome.error)
+                for i, row in enumerate(rows):
+                    params |= {f"{name}_{i}": value for name, value in row.items()}
+                with pg_autocommit(self.runtime.engine) as conn:
+                    _pg_finish(len(rows)).run(conn, params)
             else:
-                self._finish_in_transaction(event, outcome, ctx)
+                with self.runtime.engine.begin() as conn:
+                    outbox.store(conn, rows)
+                    inbox.finish(conn, event, error=outcome.error)
         except STORAGE_DOWN as exc:
-            raise StorageUnavailable("finish", outcome) from exc
-        finally:
             self.runtime.wake_outbox()
+            raise StorageUnavailable("finish", outcome) from exc
+        if ctx is not None:
+            ctx.posted.extend(row["key"] for row in rows)
+        if len(send_now) < len(rows):
+            self.runtime.wake_outbox()
+        for key, message in send_now:
+            assert responder is not None and event.response_url
+            self._respond(responder, event, key, message)
         if self.on_handled:
             self.on_handled(event)
 
-    def _finish_pg(self, event: Event, outcome: Outcome, ctx: Context | None) -> None:
-        params = inbox.finish_params(event, error=outcome.error)
-        keys = []
-        for i, (message, private) in enumerate(outcome.answers):
-            row = outbox.row_values(
-                platform=event.platform, message=message, **reply_target(event, ephemeral=private)
-            )
-            params |= {f"{name}_{i}": value for name, value in row.items()}
-            keys.append(row["key"])
-        with pg_autocommit(self.runtime.engine) as conn:
-            _pg_finish(len(outcome.answers)).run(conn, params)
-        if ctx is not None:
-            ctx.posted.extend(keys)
+    def _responder(self, event: Event, ctx: Context | None) -> Responder | None:
+        """The platform API that answers this event's private answers from here, if any.
 
-    def _finish_in_transaction(self, event: Event, outcome: Outcome, ctx: Context | None) -> None:
-        with self.runtime.engine.begin() as conn:
-            for message, private in outcome.answers:
-                key = outbox.enqueue(
-                    conn,
-                    platform=event.platform,
-                    message=message,
-                    **reply_target(event, ephemeral=private),
-                )
-                if ctx is not None:
-                    ctx.posted.append(key)
-            inbox.finish(conn, event, error=outcome.error)
+        Only while nothing else this event produced is waiting in the outbox (a `ctx.reply`
+        earlier): the answer must not overtake it. A retried finish (no context) leaves
+        everything to the outbox worker.
+        """
+        api = self.runtime.apis.get(event.platform)
+        if ctx is None or ctx.posted or not event.response_url:
+            return None
+        return api if isinstance(api, Responder) else None
+
+    def _respond(self, api: Responder, event: Event, key: str, message: Message) -> None:
+        """Deliver one claimed answer now; on failure the outbox worker retries it."""
+        engine, platform = self.runtime.engine, str(event.platform)
+        try:
+            api.respond(event.response_url or "", message, ephemeral=True)
+        except Exception as exc:
+            error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc)[:500])
+            try:
+                status = outbox.mark_retry(engine, key, error, now=datetime.now(UTC))
+            except STORAGE_DOWN:
+                status = "sending"  # the lease runs out and the worker retries it
+            log.warning("answer not delivered", extra={"key": key, "reason": error.reason})
+            self.metrics.deliveries.labels(platform=platform, result=status).inc()
+            self.runtime.wake_outbox()
+            return
+        for attempt in range(outbox.MARK_SENT_TRIES):
+            try:  # recorded even through a database blip: else the lease expires, a resend
+                outbox.mark_sent_key(engine, key, ts=None, channel=event.channel.id)
+                break
+            except STORAGE_DOWN:
+                if attempt == outbox.MARK_SENT_TRIES - 1:
+                    log.error("could not record a delivered answer", extra={"key": key})
+                    break
+                time.sleep(min(0.5 * 2**attempt, 5.0))
+        self.metrics.deliveries.labels(platform=platform, result="sent").inc()
 
     def _route(self, ctx: Context, tr: Translator) -> tuple[tuple[Message, bool], ...]:
         """Run the handler; its returned message is an answer (stored by `_finish`)."""

@@ -57,6 +57,9 @@ _COLUMNS = (
     "user_id",
     "response_url",
     "payload",
+    "status",
+    "attempts",
+    "lease_until",
 )
 _ENQUEUE = insert(OutboxMessage.__table__).values({name: bindparam(name) for name in _COLUMNS})
 
@@ -64,10 +67,9 @@ _ENQUEUE = insert(OutboxMessage.__table__).values({name: bindparam(name) for nam
 def insert_rows(n: int) -> Insert:
     """An INSERT of `n` new rows, bind parameters `<column>_<i>` and `p_now` (the row's
     creation time): for a statement that stores answers with something else."""
-    fixed = {"status": "pending", "attempts": 0}
     times = {"created_at": bindparam("p_now"), "next_attempt_at": bindparam("p_now")}
     return insert(OutboxMessage.__table__).values(
-        [{name: bindparam(f"{name}_{i}") for name in _COLUMNS} | fixed | times for i in range(n)]
+        [{name: bindparam(f"{name}_{i}") for name in _COLUMNS} | times for i in range(n)]
     )
 
 
@@ -84,9 +86,17 @@ def row_values(
     user_id: str | None = None,
     response_url: str | None = None,
     key: str | None = None,
+    claimed_until: datetime | None = None,
 ) -> dict[str, Any]:
-    """The stored form of one outgoing operation (a new key unless given)."""
+    """The stored form of one outgoing operation (a new key unless given).
+
+    `claimed_until`: stored as being sent by the caller, leased until then (the caller
+    delivers it right after its commit; if it dies, the lease runs out and the worker does).
+    """
     return {
+        "status": "sending" if claimed_until else "pending",
+        "attempts": 1 if claimed_until else 0,
+        "lease_until": claimed_until,
         "key": key or new_key(),
         "platform": str(platform),
         "op": op,
@@ -99,6 +109,12 @@ def row_values(
         "response_url": response_url,
         "payload": message.model_dump_json(),
     }
+
+
+def store(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert rows made by `row_values` in the caller's transaction."""
+    if rows:
+        conn.execute(_ENQUEUE, rows)
 
 
 def enqueue(
@@ -115,6 +131,7 @@ def enqueue(
     user_id: str | None = None,
     response_url: str | None = None,
     key: str | None = None,
+    claimed_until: datetime | None = None,
 ) -> str:
     """Store one outgoing operation in the caller's transaction; return its key."""
     values = row_values(
@@ -129,6 +146,7 @@ def enqueue(
         user_id=user_id,
         response_url=response_url,
         key=key,
+        claimed_until=claimed_until,
     )
     # A prebuilt Core INSERT: no ORM object to build and flush (every reply takes this path).
     session.execute(_ENQUEUE, values)
@@ -310,20 +328,59 @@ def mark_sent(engine: Engine, row_id: int, *, ts: str | None, channel: str | Non
         conn.execute(_MARK_SENT, params)
 
 
-def mark_retry(engine: Engine, claimed: Claimed, error: DeliveryError, *, now: datetime) -> str:
-    """Schedule the next attempt (or give up); returns the new status."""
-    if error.permanent or claimed.attempts >= MAX_ATTEMPTS:
-        status, when = "failed", now
-    else:
-        delay = error.retry_after
-        if delay is None:
-            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (claimed.attempts - 1))
-            delay *= random.uniform(0.8, 1.2)
-        status, when = "pending", now + timedelta(seconds=delay)
+_MARK_SENT_KEY = (
+    update(_T)
+    .where(_T.c.key == bindparam("p_key"), _T.c.status == "sending")
+    .values(
+        status="sent",
+        platform_ts=bindparam("ts"),
+        platform_channel=bindparam("channel"),
+        sent_at=bindparam("now"),
+        lease_until=None,
+    )
+)
+_PG_MARK_SENT_KEY = PgStatement(_MARK_SENT_KEY)
+
+
+def mark_sent_key(engine: Engine, key: str, *, ts: str | None, channel: str | None) -> None:
+    """`mark_sent` for a row its writer claimed (`claimed_until`) and delivered itself."""
+    params = {"p_key": key, "ts": ts, "channel": channel, "now": datetime.now(UTC)}
+    if is_postgres(engine):
+        with pg_autocommit(engine) as conn:
+            _PG_MARK_SENT_KEY.run(conn, params)
+        return
+    with engine.begin() as conn:
+        conn.execute(_MARK_SENT_KEY, params)
+
+
+def _next_attempt(attempts: int, error: DeliveryError, now: datetime) -> tuple[str, datetime]:
+    if error.permanent or attempts >= MAX_ATTEMPTS:
+        return "failed", now
+    delay = error.retry_after
+    if delay is None:
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1))
+        delay *= random.uniform(0.8, 1.2)
+    return "pending", now + timedelta(seconds=delay)
+
+
+def mark_retry(
+    engine: Engine,
+    claimed: Claimed | str,
+    error: DeliveryError,
+    *,
+    now: datetime,
+) -> str:
+    """Schedule the next attempt (or give up); returns the new status.
+
+    `claimed`: a row the worker claimed, or the key of a row its writer claimed (first attempt).
+    """
+    attempts = claimed.attempts if isinstance(claimed, Claimed) else 1
+    status, when = _next_attempt(attempts, error, now)
+    which = _T.c.id == claimed.row_id if isinstance(claimed, Claimed) else _T.c.key == claimed
     with engine.begin() as conn:
         conn.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == claimed.row_id, OutboxMessage.status == "sending")
+            update(_T)
+            .where(which, _T.c.status == "sending")
             .values(status=status, next_attempt_at=when, last_error=error.reason[:2000])
         )
     return status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bot.events import Actor, ChannelRef, Event, Platform
 from bot.forms import Form, FormState
@@ -77,6 +77,16 @@ class ChatApi(Protocol):
     def group_members(self, group: str) -> set[str]: ...
     def permalink(self, channel_id: str, ts: str) -> str | None: ...
     def open_form(self, trigger_id: str, form: Form, state: FormState, user_id: str) -> None: ...
+
+
+@runtime_checkable
+class Responder(Protocol):
+    """A ChatApi that can answer a command through its response URL from a handler thread
+    (Slack): the answer goes out as soon as it is stored, without the outbox worker's turn."""
+
+    def respond(self, url: str, message: Message, *, ephemeral: bool = True) -> None:
+        """Post `message` to `url`; raises DeliveryError like the outbox's `deliver`."""
+        ...
 
 
 class PlatformAdapter(Protocol):

@@ -14,6 +14,7 @@ import base64
 import contextvars
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import urllib3
 from aiohttp import web
 from cachetools import TTLCache
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -33,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.events import Actor, ChannelRef, Event, Platform
 from bot.forms import Form, FormState
+from bot.messages import Message
 from bot.platforms import slack_inbound as inbound
 from bot.platforms.base import ChatError, Delivered, DeliveryError, HistoryMessage, OutboxOp
 from bot.platforms.slack_forms import error_response, render_view
@@ -52,6 +55,7 @@ MAX_SKEW = 5 * 60
 _REACHED: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
     "slack_reached", default=None
 )
+RESPOND_TIMEOUT = 3.0  # s; a handler thread waits this long at most, then the outbox retries
 RETRYABLE_ERRORS = {
     "ratelimited",
     "internal_error",
@@ -67,6 +71,25 @@ class SlackApi:
     def __init__(self, client: WebClient) -> None:
         self.client = client
         self._users: TTLCache[str, Actor] = TTLCache(4096, 3600)
+        # response_url posts from handler threads: one thread-safe keep-alive pool
+        self._http = urllib3.PoolManager(
+            maxsize=4, timeout=urllib3.Timeout(connect=2.0, read=RESPOND_TIMEOUT), retries=False
+        )
+
+    def respond(self, url: str, message: Message, *, ephemeral: bool = True) -> None:
+        """Answer a command through its response_url (Responder): a command's answer leaves
+        from the handler's thread as soon as it is stored."""
+        if not url.startswith(("https://", "http://")):
+            raise DeliveryError("response_url is not an http(s) URL", permanent=True)
+        kind = "ephemeral" if ephemeral else "in_channel"
+        body = json.dumps({"response_type": kind, **render(message)}).encode()
+        try:
+            resp = self._http.request(
+                "POST", url, body=body, headers={"Content-Type": "application/json"}
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise DeliveryError(f"response_url unreachable: {type(exc).__name__}") from None
+        _check_response(resp.status, resp.headers)
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         """Call a Web API method through slack_sdk's own method (its encoding, its checks)."""
@@ -421,12 +444,17 @@ class SlackAdapter:
 
     async def _respond(self, url: str, body: dict[str, Any]) -> None:
         async with self._session().post(url, json=body) as resp:
-            if resp.status == 429:
-                raise DeliveryError("response_url 429", retry_after=_retry_after(resp.headers))
-            if resp.status >= 500:
-                raise DeliveryError(f"response_url {resp.status}")
-            if resp.status >= 400:
-                raise DeliveryError(f"response_url {resp.status}", permanent=True)
+            _check_response(resp.status, resp.headers)
+
+
+def _check_response(status: int, headers: Any) -> None:
+    """A response_url post's status as the outbox sees it (429 waits, 5xx retries)."""
+    if status == 429:
+        raise DeliveryError("response_url 429", retry_after=_retry_after(headers))
+    if status >= 500:
+        raise DeliveryError(f"response_url {status}")
+    if status >= 400:
+        raise DeliveryError(f"response_url {status}", permanent=True)
 
 
 def signature_ok(secret: str, body: bytes, headers: Any, now: float | None = None) -> bool:

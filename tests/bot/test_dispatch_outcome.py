@@ -15,6 +15,7 @@ from bot.dispatch import Dispatcher, Outcome
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
 from bot.messages import Message
 from bot.metrics import Metrics
+from bot.platforms.base import DeliveryError
 from bot.router import Router
 from handlers import register_all
 
@@ -122,3 +123,61 @@ def test_every_answer_of_a_handler_is_stored_in_order_with_the_verdict(engine: E
         ("post", "second, to the channel"),
         ("post", "third, returned"),
     ]
+
+
+class _Responder:
+    """The platform side of a response_url (what Slack would receive), failing on demand."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def respond(self, url: str, message: Message, *, ephemeral: bool = True) -> None:
+        if self.fail:
+            raise DeliveryError("response_url 503")
+        self.sent.append((url, message.text))
+
+
+def _status(engine: Engine) -> list[tuple[str, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, attempts FROM outbox_message ORDER BY id"))
+        return [(s, a) for s, a in rows]
+
+
+def test_a_private_answer_leaves_from_the_handler_thread(engine: Engine) -> None:
+    d = _dispatcher(engine)
+    platform = _Responder()
+    d.runtime.apis[Platform.SLACK] = platform  # type: ignore[assignment]
+    ev = _command(5, "help")
+    inbox.record(engine, ev)
+    d.handle(ev)
+    assert [url for url, _ in platform.sent] == ["https://hooks.example/response/1"]
+    assert _status(engine) == [("sent", 1)]
+
+
+def test_a_failed_first_post_is_left_to_the_outbox(engine: Engine) -> None:
+    d = _dispatcher(engine)
+    d.runtime.apis[Platform.SLACK] = _Responder(fail=True)  # type: ignore[assignment]
+    ev = _command(6, "help")
+    inbox.record(engine, ev)
+    d.handle(ev)
+    assert _status(engine) == [("pending", 1)]  # retried by the worker, after a backoff
+
+
+def test_an_answer_never_overtakes_what_the_handler_posted_before(engine: Engine) -> None:
+    """A handler that posted with `ctx.reply` first: its later private answer waits in the
+    outbox behind that post instead of leaving at once."""
+    d = _dispatcher(engine)
+    platform = _Responder()
+    d.runtime.apis[Platform.SLACK] = platform  # type: ignore[assignment]
+
+    def progress_then_answer(ctx: Context, _args: object) -> None:
+        ctx.reply(Message.plain("working on it"))
+        ctx.answer(Message.plain("done"), ephemeral=True)
+
+    d.runtime.router.command("slow", help="slow").sub("go", progress_then_answer, help="go")
+    ev = _command(7, "go").model_copy(update={"command": "slow"})
+    inbox.record(engine, ev)
+    d.handle(ev)
+    assert platform.sent == []
+    assert _status(engine) == [("pending", 0), ("pending", 0)]

@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 from sqlmodel import select
 
 from bot.app import CopilotApp
+from bot.messages import Message
+from bot.platforms.base import DeliveryError
+from bot.platforms.slack import SlackApi
 from storage.db import unit_of_work
 from storage.models.core import OutboxMessage
 from tests.fakes import slack_requests
@@ -137,3 +141,45 @@ async def test_replies_go_out_while_the_acknowledging_loop_is_busy(
         assert "Console Copilot commands" in json.dumps(answer)
         assert any(t.name == "outbox" for t in threading.enumerate())
     assert not any(t.name == "outbox" for t in threading.enumerate())
+
+
+async def test_a_command_answer_that_fails_at_once_is_retried_by_the_outbox(
+    slack: FakeSlack, db_url: str
+) -> None:
+    """A slash command's private answer leaves from the handler thread right after it is
+    stored. When that first post fails (503, then 429 with Retry-After), the row goes back to
+    the outbox, which delivers it exactly once."""
+    slack.fail("response_url", status=503, times=1)
+    slack.rate_limit("response_url", retry_after=1, times=1)
+    async with running(slack_settings(slack, db_url), slack) as bot:
+        url = await bot.command("/copilot", "help")
+        await wait_until(lambda: len(slack.response_posts(url)) == 1, within=30)
+        await bot.app.idle()
+        [row] = outbox_rows(bot.app)
+        assert (row.status, row.attempts) == ("sent", 3)  # the handler's try, then two more
+        assert "429" in (row.last_error or "")
+        rid = url.rsplit("/", 1)[-1]
+        attempts = [c for c in slack.calls("response_url") if c.path.endswith("/" + rid)]
+        assert len(attempts) == 3
+        assert attempts[2].time - attempts[1].time >= 1.0  # Retry-After honoured
+    assert len(slack.response_posts(url)) == 1
+
+
+async def test_a_command_answer_is_posted_once_by_the_handler_not_the_worker(
+    slack: FakeSlack, db_url: str
+) -> None:
+    async with running(slack_settings(slack, db_url), slack) as bot:
+        url = await bot.command("/copilot", "help")
+        [row] = outbox_rows(bot.app)
+        assert (row.status, row.attempts, row.lease_until) == ("sent", 1, None)
+        assert len(slack.calls("response_url")) == 1 and len(slack.response_posts(url)) == 1
+
+
+def test_a_response_url_that_is_not_http_is_refused_for_good() -> None:
+    """The answer is not retried against a URL that can never work (a fuzzed or forged
+    payload that still passed the signature check)."""
+    api = SlackApi(WebClient(token="xoxb-test"))
+    for url in ("hooks.slack.com/commands/1", "file:///etc/passwd", ""):
+        with pytest.raises(DeliveryError) as err:
+            api.respond(url, Message.plain("hi"))
+        assert err.value.permanent

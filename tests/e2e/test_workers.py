@@ -121,7 +121,18 @@ async def test_workers_answer_every_command_once_and_come_back(db_url: str, tmp_
         # the killed worker's included
         assert await _metric(base, "copilot_handler_seconds_count") == 100
         assert await _metric(base, "copilot_events_total") == 100
-        assert await _metric(base, "copilot_outbox_deliveries_total") == 100
+        # counted once the delivery is recorded, just after the post the fake has seen
+        deliveries = [0.0]
+
+        async def delivered() -> bool:
+            deliveries[0] = await _metric(base, "copilot_outbox_deliveries_total") or 0.0
+            return deliveries[0] >= 100
+
+        for _ in range(100):
+            if await delivered():
+                break
+            await asyncio.sleep(0.1)
+        assert deliveries[0] == 100
         assert await _metric(base, "copilot_workers") == 2.0
 
         workers = _children(proc.pid)

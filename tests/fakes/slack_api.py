@@ -323,6 +323,16 @@ class FakeSlack(SocketModeMixin, FakeServer):
             return web.Response(status=404, text="no_such_response_url")
         body = await request.json()
         self.record(Call("response_url", body, dict(request.headers), time.time(), request.path))
+        fault = self.next_fault("response_url")  # Slack's own statuses for a response_url
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status == 429:
+                return web.Response(
+                    status=429, text="rate_limited", headers={"Retry-After": str(fault.retry_after)}
+                )
+            if fault.status != 200:
+                return web.Response(status=fault.status, text="upstream connect error")
         if "blocks" in body:
             for problem in slack_contract.check_blocks(body["blocks"]):
                 self.violate("response_url", problem, body)
