@@ -296,7 +296,10 @@ def main() -> None:
                 else:
                     ctx = baseline(target, stub)
                 with ctx as (url, pid):
-                    asyncio.run(load(url, 20, 2, stub))  # warm-up
+                    start = answered(stub)
+                    warm, _ = asyncio.run(load(url, 20, 2, stub))  # warm-up
+                    if target.startswith("copilot-"):  # every process up (workers import)
+                        drained(stub, start + len(warm), limit=120)
                     before = answered(stub)
                     cpu = proc_stats(pid)[0]
                     lat, errors = asyncio.run(load(url, ns.rate, ns.seconds, stub))
