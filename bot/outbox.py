@@ -412,9 +412,13 @@ class OutboxWorker:
         self._leases_checked: datetime | None = None
 
     def wake(self) -> None:
-        """Thread-safe: ask the worker to look for due rows now."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        """Thread-safe: ask the worker to look for due rows now. After the worker's loop has
+        closed (a job thread finishing after stop) it does nothing: the row waits, stored, for
+        the next start."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed in between
+                loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

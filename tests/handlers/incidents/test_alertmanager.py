@@ -40,6 +40,9 @@ async def local(db_url: str) -> AsyncIterator[tuple[CopilotApp, TestClient]]:
         copilot_incidents_channel="incidents",
         copilot_alerts_channel="alerts",
         alertmanager_webhook_token=TOKEN,
+        # the live scheduler runs on the real clock: on Mondays 09:00-09:30 UTC its weekly stats
+        # job posted into the alerts channel these tests count (3 failures in a clean clone)
+        copilot_scheduler_enabled=False,
     )
     app = create_app(settings)
     client = TestClient(TestServer(app.web))
