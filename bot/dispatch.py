@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 from cachetools import TTLCache
-from sqlalchemy import bindparam, func, literal, union_all
+from sqlalchemy import bindparam, func
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
@@ -32,19 +32,6 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-# The user's, then the channel's stored language: one round trip, built once (every event).
-_LOCALES = union_all(
-    sa_select(literal(0).label("rank"), UserPref.__table__.c.locale).where(
-        UserPref.__table__.c.platform == bindparam("platform"),
-        UserPref.__table__.c.user_id == bindparam("user"),
-    ),
-    sa_select(literal(1).label("rank"), ChannelPref.__table__.c.locale).where(
-        ChannelPref.__table__.c.platform == bindparam("platform"),
-        ChannelPref.__table__.c.channel_id == bindparam("channel"),
-    ),
-)
 
 
 _USER_LOCALE = (
@@ -76,7 +63,9 @@ _PG_CLAIM = PgStatement(
     )
 )
 
-_PG_LOCALES = PgStatement(sa_select(_USER_LOCALE, _CHANNEL_LOCALE))
+# The user's and the channel's stored language: one round trip, built once (every event).
+_LOCALES = sa_select(_USER_LOCALE, _CHANNEL_LOCALE)
+_PG_LOCALES = PgStatement(_LOCALES)
 
 
 def _pg_finish(answers: int) -> PgStatement:
@@ -169,10 +158,8 @@ class Dispatcher:
 
     @staticmethod
     def _stored_locale(conn: Connection, event: Event) -> str | None:
-        params = {"platform": str(event.platform), "user": event.actor.id}
-        params["channel"] = event.channel.id
-        found = sorted((rank, locale) for rank, locale in conn.execute(_LOCALES, params) if locale)
-        return str(found[0][1]) if found else None
+        user, channel = conn.execute(_LOCALES, Dispatcher._locale_params(event)).one()
+        return user or channel
 
     def _platform_locale(self, event: Event) -> str | None:
         key = (str(event.platform), event.actor.id)

@@ -299,58 +299,47 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-_MARK_SENT = (
-    update(OutboxMessage.__table__)
-    .where(
-        OutboxMessage.__table__.c.id == bindparam("row_id"),
-        OutboxMessage.__table__.c.status == "sending",
+def _sent(which: Any) -> Any:
+    """UPDATE a row being sent (`which`) to sent, with the platform's ts and channel."""
+    return (
+        update(_T)
+        .where(which, _T.c.status == "sending")
+        .values(
+            status="sent",
+            platform_ts=bindparam("ts"),
+            platform_channel=bindparam("channel"),
+            sent_at=bindparam("now"),
+            lease_until=None,
+        )
     )
-    .values(
-        status="sent",
-        platform_ts=bindparam("ts"),
-        platform_channel=bindparam("channel"),
-        sent_at=bindparam("now"),
-        lease_until=None,
-    )
-)
 
 
-_PG_MARK_SENT = PgStatement(_MARK_SENT)
+_MARK_SENT = _sent(_T.c.id == bindparam("row_id"))  # a row the worker claimed
+_MARK_SENT_KEY = _sent(_T.c.key == bindparam("p_key"))  # a row its writer claimed
+_PG_MARK_SENT, _PG_MARK_SENT_KEY = PgStatement(_MARK_SENT), PgStatement(_MARK_SENT_KEY)
+
+
+def _record_sent(engine: Engine, stmt: Any, pg: PgStatement, params: dict[str, Any]) -> None:
+    params["now"] = datetime.now(UTC)
+    if is_postgres(engine):  # one autocommitted statement, no BEGIN/COMMIT round trips
+        with pg_autocommit(engine) as conn:
+            pg.run(conn, params)
+        return
+    with engine.begin() as conn:
+        conn.execute(stmt, params)
 
 
 def mark_sent(engine: Engine, row_id: int, *, ts: str | None, channel: str | None) -> None:
-    params = {"row_id": row_id, "ts": ts, "channel": channel, "now": datetime.now(UTC)}
-    if is_postgres(engine):  # one autocommitted statement, no BEGIN/COMMIT round trips
-        with pg_autocommit(engine) as conn:
-            _PG_MARK_SENT.run(conn, params)
-        return
-    with engine.begin() as conn:
-        conn.execute(_MARK_SENT, params)
-
-
-_MARK_SENT_KEY = (
-    update(_T)
-    .where(_T.c.key == bindparam("p_key"), _T.c.status == "sending")
-    .values(
-        status="sent",
-        platform_ts=bindparam("ts"),
-        platform_channel=bindparam("channel"),
-        sent_at=bindparam("now"),
-        lease_until=None,
+    _record_sent(
+        engine, _MARK_SENT, _PG_MARK_SENT, {"row_id": row_id, "ts": ts, "channel": channel}
     )
-)
-_PG_MARK_SENT_KEY = PgStatement(_MARK_SENT_KEY)
 
 
 def mark_sent_key(engine: Engine, key: str, *, ts: str | None, channel: str | None) -> None:
     """`mark_sent` for a row its writer claimed (`claimed_until`) and delivered itself."""
-    params = {"p_key": key, "ts": ts, "channel": channel, "now": datetime.now(UTC)}
-    if is_postgres(engine):
-        with pg_autocommit(engine) as conn:
-            _PG_MARK_SENT_KEY.run(conn, params)
-        return
-    with engine.begin() as conn:
-        conn.execute(_MARK_SENT_KEY, params)
+    _record_sent(
+        engine, _MARK_SENT_KEY, _PG_MARK_SENT_KEY, {"p_key": key, "ts": ts, "channel": channel}
+    )
 
 
 def _next_attempt(attempts: int, error: DeliveryError, now: datetime) -> tuple[str, datetime]:
