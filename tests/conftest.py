@@ -22,6 +22,12 @@ from storage.migrate import upgrade
 
 pytest_plugins = ("tests.harness.fixtures",)
 
+# The live scheduler runs jobs on the real clock (the weekly stats post on Mondays 09:00 UTC,
+# the hourly compliance scan): in a test that counts a channel's messages it is noise. Off for
+# every app a test builds, subprocesses included; tests drive `Scheduler.fire` themselves, and
+# tests/e2e/test_scheduler_replicas.py turns it back on for its replicas.
+os.environ["COPILOT_SCHEDULER_ENABLED"] = "false"
+
 PG_SERVER = os.environ.get("COPILOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -69,6 +69,7 @@ def _run_failover(db: str, tmp_path: Path, replicas: int, kills: int) -> None:
     engine = make_engine(db)
     env = {
         "DATABASE_URL": db,
+        "COPILOT_SCHEDULER_ENABLED": "true",  # conftest turns it off for every other test
         "COPILOT_SCHEDULER_LEASE_TTL": str(TTL),
         "COPILOT_SCHEDULER_RENEW": str(RENEW),
         "COPILOT_LOG_LEVEL": "INFO",

@@ -67,6 +67,17 @@ async def _metric(base: str, name: str) -> float | None:
     return sum(values) if values else None
 
 
+async def _wait_for_metric(base: str, name: str, at_least: float, within: float = 10) -> float:
+    """The metric's value once it reaches `at_least`, or the last value read after `within` s."""
+    value = 0.0
+    for _ in range(int(within / 0.1)):
+        value = await _metric(base, name) or 0.0
+        if value >= at_least:
+            break
+        await asyncio.sleep(0.1)
+    return value
+
+
 async def _commands(base: str, slack: FakeSlack, n: int, tag: str) -> list[str]:
     urls = [slack.response_url() for _ in range(n)]
     async with aiohttp.ClientSession() as http:
@@ -104,10 +115,12 @@ async def test_workers_answer_every_command_once_and_come_back(db_url: str, tmp_
 
         urls = await _commands(base, slack, 60, "first")
         await wait_until(lambda: all(slack.response_posts(u) for u in urls), within=60)
-        # killed once its deliveries are recorded: a worker killed between a post and its
-        # `sent` leaves the row leased, and the outbox posts it again when the lease (60 s)
-        # runs out (at least once, by design), which this test does not wait for
-        await wait_until(lambda: _inbox(db_url, "outbox_message") == {"sent": 60}, within=30)
+        # killed once its deliveries are recorded and counted: a worker killed between a post
+        # and its `sent` leaves the row leased, and the outbox posts it again when the lease
+        # (60 s) runs out (at least once, by design), which this test does not wait for; one
+        # killed between its `sent` and the counter's increment takes that count with it
+        await wait_until(lambda: _statuses(db_url, "outbox_message") == {"sent": 60}, within=30)
+        assert await _wait_for_metric(base, "copilot_outbox_deliveries_total", 60) == 60
 
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
@@ -120,23 +133,13 @@ async def test_workers_answer_every_command_once_and_come_back(db_url: str, tmp_
         assert [len(slack.response_posts(u)) for u in urls + more] == [1] * 100
         assert all("/copilot" in str(slack.response_posts(u)[0]) for u in urls + more)
 
-        assert _inbox(db_url) == {"done": 100}
+        assert _statuses(db_url) == {"done": 100}
         # the workers' own counts reach the serving process's /metrics (multiprocess mode),
         # the killed worker's included
         assert await _metric(base, "copilot_handler_seconds_count") == 100
         assert await _metric(base, "copilot_events_total") == 100
         # counted once the delivery is recorded, just after the post the fake has seen
-        deliveries = [0.0]
-
-        async def delivered() -> bool:
-            deliveries[0] = await _metric(base, "copilot_outbox_deliveries_total") or 0.0
-            return deliveries[0] >= 100
-
-        for _ in range(100):
-            if await delivered():
-                break
-            await asyncio.sleep(0.1)
-        assert deliveries[0] == 100
+        assert await _wait_for_metric(base, "copilot_outbox_deliveries_total", 100) == 100
         assert await _metric(base, "copilot_workers") == 2.0
 
         workers = _children(proc.pid)
@@ -173,7 +176,7 @@ async def test_ingress_only_leaves_the_handling_to_a_separate_worker(
         urls = await _commands(base, slack, 10, "ingress")
         await asyncio.sleep(1.5)  # an in-process handler would have answered by now
         assert [slack.response_posts(u) for u in urls] == [[]] * 10
-        assert _inbox(db_url) == {"received": 10}
+        assert _statuses(db_url) == {"received": 10}
 
         log = (tmp_path / "worker.log").open("w")
         worker = await asyncio.create_subprocess_exec(
@@ -186,14 +189,14 @@ async def test_ingress_only_leaves_the_handling_to_a_separate_worker(
             await wait_until(lambda: all(slack.response_posts(u) for u in urls), within=60)
             await asyncio.sleep(0.5)
             assert [len(slack.response_posts(u)) for u in urls] == [1] * 10
-            assert _inbox(db_url) == {"done": 10}
+            assert _statuses(db_url) == {"done": 10}
         finally:
             worker.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(worker.wait(), 30) == 0
             log.close()
 
 
-def _inbox(db_url: str, table: str = "inbox_event") -> dict[str, int]:
+def _statuses(db_url: str, table: str = "inbox_event") -> dict[str, int]:
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
