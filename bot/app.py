@@ -150,6 +150,12 @@ class CopilotApp:
         self.handler_limit = AdaptiveLimit(HANDLER_THREADS)
         self._submitting = 0
         self._pulled = 0  # worker: events taken from the inbox and not finished yet
+        # one process: events queued for a handler thread or being handled; beyond the bound a
+        # recorded event waits in the inbox, and `_refill` takes it when there is room again
+        self.backlog_limit = settings.copilot_handler_backlog
+        self._backlog = 0
+        self._deferred = False
+        self._refilling = False
         self._slot_free = asyncio.Event()
         self.recover_every = 30.0  # seconds between looks for events a dead replica left
         self.stranded_after = timedelta(seconds=30)
@@ -315,10 +321,55 @@ class CopilotApp:
                 platform=str(event.platform), kind=str(event.kind), outcome=outcome
             ).inc()
             if new and self.role is Role.ALL:  # an ingress leaves it to the workers
-                self._spawn(self._handle(event), f"event-{event.event_id[:16]}")
+                if self._backlog < self.backlog_limit and not self._deferred:
+                    self._queue(event, "claim")
+                elif not self._deferred:
+                    self._deferred = True
+                    log.warning(
+                        "handler backlog full: new events wait in the inbox",
+                        extra={"backlog": self._backlog, "limit": self.backlog_limit},
+                    )
             return new
         finally:
             self._submitting -= 1
+
+    def _queue(self, event: Event, stage: str) -> None:
+        """Handle an event in the background, counted in the bounded backlog."""
+        self._backlog += 1
+        self.metrics.handler_backlog.set(self._backlog)
+        self._spawn(self._handle_queued(event, stage), f"event-{event.event_id[:16]}")
+
+    async def _handle_queued(self, event: Event, stage: str) -> None:
+        try:
+            await self._handle(event, stage)
+        finally:
+            self._backlog -= 1
+            self.metrics.handler_backlog.set(self._backlog)
+            if self._deferred and not self._refilling and self._backlog <= self.backlog_limit // 2:
+                self._refilling = True
+                self._spawn(self._refill(), "inbox-refill")
+
+    async def _refill(self) -> None:
+        """After an overload: take the events left waiting in the inbox, oldest first, while
+        the backlog has room (the take is a compare-and-set: another replica's are safe)."""
+        try:
+            while self._deferred:
+                room = self.backlog_limit - self._backlog
+                if room <= 0:
+                    return  # the next handler to finish starts another refill
+                try:
+                    events = await asyncio.to_thread(inbox.take, self.engine, limit=room)
+                except Exception as exc:
+                    log.warning("inbox: database unavailable", extra={"error": str(exc)})
+                    await asyncio.sleep(PULL_MAX_BACKOFF)
+                    continue
+                for event in events:
+                    self._queue(event, "handle")  # already claimed by the take
+                if len(events) < room:
+                    self._deferred = False
+                    log.info("handler backlog has room again", extra={"backlog": self._backlog})
+        finally:
+            self._refilling = False
 
     async def _handle(self, event: Event, stage: str = "claim") -> None:
         """Handle in a worker thread; while the database is down, retry from the stage reached
@@ -365,6 +416,7 @@ class CopilotApp:
             for event in events:
                 self._pulled += 1
                 self._spawn(self._handle_taken(event), f"event-{event.event_id[:16]}")
+            self.metrics.handler_backlog.set(self._pulled)
             if len(events) < free:
                 await asyncio.sleep(PULL_IDLE)
 
@@ -373,6 +425,7 @@ class CopilotApp:
             await self._handle(event, stage="handle")  # already claimed by the take
         finally:
             self._pulled -= 1
+            self.metrics.handler_backlog.set(self._pulled)
             self._slot_free.set()
 
     async def _startup_checks(self) -> None:
@@ -414,14 +467,18 @@ class CopilotApp:
             except Exception as exc:
                 log.warning("inbox recovery: database unavailable", extra={"error": str(exc)})
                 stranded = []
-            for event in stranded:
-                self._spawn(self._handle(event), f"recover-{event.event_id[:16]}")
+            for event in stranded[: max(0, self.backlog_limit - self._backlog)]:
+                self._queue(event, "claim")
             await asyncio.sleep(self.recover_every)
 
     def refresh_gauges(self) -> None:
+        now = datetime.now(UTC)
         with unit_of_work(self.engine) as s:
             self.metrics.outbox_depth.set(outbox.depth(s))
-            self.metrics.outbox_lag.set(outbox.oldest_pending_age(s, datetime.now(UTC)))
+            self.metrics.outbox_lag.set(outbox.oldest_pending_age(s, now))
+        waiting, age = inbox.waiting(self.engine, now)
+        self.metrics.inbox_depth.set(waiting)
+        self.metrics.inbox_lag.set(age)
 
     async def idle(self, limit: float = 10.0) -> None:
         """Wait until no event is being handled and the outbox is drained (tests, demo seed)."""
@@ -430,7 +487,7 @@ class CopilotApp:
             if self._submitting:  # an event being recorded: its handler is not spawned yet
                 await asyncio.sleep(0.01)
                 continue
-            busy = [t for t in self._tasks if t.get_name().startswith(("event-", "recover-"))]
+            busy = [t for t in self._tasks if t.get_name().startswith(("event-", "inbox-refill"))]
             if busy:
                 await asyncio.gather(*busy, return_exceptions=True)
                 continue

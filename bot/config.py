@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     copilot_demo_cluster: bool = False
 
     copilot_workers: int = Field(default=0, ge=0, le=64)
+    copilot_handler_backlog: int = Field(default=2000, ge=1, le=1_000_000)
     copilot_scheduler_enabled: bool = True
     copilot_scheduler_lease_ttl: float = Field(default=15.0, gt=0)
     copilot_scheduler_renew: float = Field(default=5.0, gt=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -180,6 +180,16 @@ def take(engine: Engine, *, limit: int) -> list[Event]:
     with engine.begin() as conn:
         payloads = conn.execute(_TAKE, {"p_ids": list(ids)}).scalars().all()
     return [Event.model_validate_json(p) for p in payloads]
+
+
+def waiting(engine: Engine, now: datetime) -> tuple[int, float]:
+    """Events acknowledged and not taken by a handler yet: how many, and the oldest's age (s)."""
+    stmt = sa_select(func.count(), func.min(_C.received_at)).where(_C.status == "received")
+    with engine.connect() as conn:
+        count, oldest = conn.execute(stmt).one()
+    if oldest is not None and oldest.tzinfo is None:  # SQLite keeps naive UTC
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
 
 
 def stranded(engine: Engine, *, older_than: timedelta, limit: int = 100) -> list[Event]:

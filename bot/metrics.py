@@ -81,6 +81,24 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.inbox_depth = Gauge(
+            "copilot_inbox_depth",
+            "Events acknowledged and waiting for a handler (inbox status received)",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.inbox_lag = Gauge(
+            "copilot_inbox_lag_seconds",
+            "Age of the oldest event waiting for a handler",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.handler_backlog = Gauge(
+            "copilot_handler_backlog",
+            "Events this process has queued or is handling (bounded by COPILOT_HANDLER_BACKLOG)",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.deliveries = Counter(
             "copilot_outbox_deliveries", "Delivery attempts", ["platform", "result"], registry=r
         )
