@@ -27,6 +27,7 @@ from bot.dispatch import Dispatcher, StorageUnavailable
 from bot.events import Event, Platform
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
+from bot.platforms.base import scrubbed_json
 from bot.router import Router
 from bot.scheduler import Scheduler
 from storage import migrate
@@ -306,19 +307,22 @@ class CopilotApp:
         Returns False for a duplicate. Adapters acknowledge after this returns: the event is
         in the database before the platform hears "ok".
         """
-        from bot.platforms.base import scrub
-
-        event = scrub(event)  # a NUL in a signed body must not become a 500 (PostgreSQL)
+        # a NUL in a signed body must not become a 500 (PostgreSQL rejects it in text)
+        event, payload = scrubbed_json(event)
         self._submitting += 1  # idle() must not slip between the insert and the spawn
         try:
             if self.recorder is not None:
-                new = await self.recorder.record(event)
+                new = await self.recorder.record(event, payload)
             else:  # its own threads: never queued behind outbox work in the default executor
                 loop = asyncio.get_running_loop()
-                new = await loop.run_in_executor(self._recorders, inbox.record, self.engine, event)
-            outcome = "new" if new else "duplicate"
-            self.metrics.events.labels(
-                platform=str(event.platform), kind=str(event.kind), outcome=outcome
+                new = await loop.run_in_executor(
+                    self._recorders, inbox.record, self.engine, event, payload
+                )
+            self.metrics.child(
+                self.metrics.events,
+                str(event.platform),
+                str(event.kind),
+                "new" if new else "duplicate",
             ).inc()
             if new and self.role is Role.ALL:  # an ingress leaves it to the workers
                 if self._backlog < self.backlog_limit and not self._deferred:

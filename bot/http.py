@@ -42,7 +42,7 @@ def build_web_app(app: CopilotApp) -> web.Application:
         finally:
             route = request.match_info.route.resource
             path = route.canonical if route is not None else "unmatched"
-            app.metrics.requests.labels(path=path, status=str(status)).inc()
+            app.metrics.child(app.metrics.requests, path, str(status)).inc()
             structlog.contextvars.unbind_contextvars("request_id")
             if request.path not in ("/healthz", "/metrics", "/api/local/messages"):
                 log.info(

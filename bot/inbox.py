@@ -58,12 +58,13 @@ def key_params(event: Event) -> dict[str, str]:
 _key = key_params
 
 
-def record(engine: Engine, event: Event) -> bool:
-    """Store the event; True when it is new, False when it was seen before."""
+def record(engine: Engine, event: Event, payload: str | None = None) -> bool:
+    """Store the event (`payload`: its JSON, when the caller has it already); True when it is
+    new, False when it was seen before."""
     params = {
         **_key(event),
         "p_kind": str(event.kind),
-        "p_payload": event.model_dump_json(),
+        "p_payload": payload or event.model_dump_json(),
         "p_now": datetime.now(UTC),
     }
     with urgent_writes(), engine.begin() as conn:  # ahead of handlers' writes (SQLite)
@@ -101,16 +102,23 @@ class AsyncRecorder:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def record(self, event: Event) -> bool:
+    async def record(self, event: Event, payload: str | None = None) -> bool:
         params = {
+            **_PG_RECORD.constants,
             **_key(event),
             "p_kind": str(event.kind),
-            "p_payload": event.model_dump_json(),
+            "p_payload": payload or event.model_dump_json(),
             "p_now": datetime.now(UTC),
         }
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_PG_RECORD.sql, {**_PG_RECORD.constants, **params})
+        # getconn/putconn rather than `connection()`: no context-manager layers and no
+        # commit call per event (autocommit); putconn checks the connection and drops a
+        # broken one, as `connection()` does
+        conn = await self.pool.getconn()
+        try:
+            cur = await conn.execute(_PG_RECORD.sql, params)
             return await cur.fetchone() is not None
+        finally:
+            await self.pool.putconn(conn)
 
 
 def claim(conn: Connection, event: Event) -> bool:

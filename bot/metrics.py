@@ -10,6 +10,7 @@ one HTTP endpoint.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -27,6 +28,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._collectors: list[Collector] = []
         self._combined: CollectorRegistry | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.requests = Counter(
             "copilot_http_requests", "HTTP requests", ["path", "status"], registry=r
@@ -102,6 +104,15 @@ class Metrics:
         self.deliveries = Counter(
             "copilot_outbox_deliveries", "Delivery attempts", ["platform", "result"], registry=r
         )
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, cached: prometheus_client validates and locks on every
+        `labels()` call, and the acknowledgement path counts three times per request."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def register(self, collector: Collector) -> None:
         """A collector computed at scrape time (e.g. from the database)."""

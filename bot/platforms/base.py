@@ -120,3 +120,13 @@ def scrub(event: Event) -> Event:
     data = event.model_dump()
     clean = _no_nul(data)
     return event if clean == data else type(event).model_validate(clean)
+
+
+def scrubbed_json(event: Event) -> tuple[Event, str]:
+    """The event without NUL characters and its JSON (the inbox payload), serialized once:
+    JSON writes a NUL as `\\u0000`, so a payload without that text needs no model walk."""
+    payload = event.model_dump_json()
+    if "\\u0000" not in payload:
+        return event, payload
+    clean = scrub(event)
+    return clean, clean.model_dump_json()

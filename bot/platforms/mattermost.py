@@ -347,7 +347,9 @@ class MattermostAdapter:
         if self.sink is not None:
             await self.sink(event)
         if self.metrics is not None:
-            self.metrics.ack_latency.labels(platform="mattermost").observe(time.time() - started)
+            self.metrics.child(self.metrics.ack_latency, "mattermost").observe(
+                time.time() - started
+            )
         return web.json_response({})
 
     async def actions(self, request: web.Request) -> web.Response:

@@ -317,7 +317,7 @@ class SlackAdapter:
                     reached.append(False)  # not recorded: the request must not be acknowledged
                 raise
         if self.metrics is not None:
-            self.metrics.ack_latency.labels(platform="slack").observe(time.time() - started)
+            self.metrics.child(self.metrics.ack_latency, "slack").observe(time.time() - started)
 
     def routes(self) -> list[web.RouteDef]:
         if self.settings.slack_app_token:

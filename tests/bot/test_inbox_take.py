@@ -113,3 +113,27 @@ async def test_async_recorder_fails_fast_when_postgres_is_unreachable(pg_engine:
     finally:
         await recorder.close()
         dead.dispose()
+
+
+async def test_a_nul_in_an_event_is_dropped_before_postgresql_sees_it(pg_engine: Engine) -> None:
+    """PostgreSQL text rejects NUL: the acknowledgement scrubs it (found in the payload JSON,
+    which is serialized once), the row keeps the rest of the text, nothing fails."""
+    from bot.platforms.base import scrubbed_json
+
+    plain = _event(40)
+    same, payload = scrubbed_json(plain)
+    assert same is plain and payload == plain.model_dump_json()  # nothing to scrub: no walk
+    dirty = plain.model_copy(update={"event_id": "take-41", "text": "he\x00lp \\u0000 kept"})
+    clean, payload = scrubbed_json(dirty)
+    assert clean.text == "help \\u0000 kept" and "\x00" not in payload
+    recorder = inbox.AsyncRecorder(pg_engine)
+    await recorder.open()
+    try:
+        assert await recorder.record(clean, payload)
+    finally:
+        await recorder.close()
+    with pg_engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT payload FROM inbox_event WHERE event_id = 'take-41'")
+        ).scalar_one()
+    assert Event.model_validate_json(stored).text == "help \\u0000 kept"
