@@ -269,7 +269,7 @@ def main() -> None:
     ap.add_argument(
         "--targets",
         default="floor,bolt,bolt-pbr,copilot-sqlite,copilot-postgres,"
-        "copilot-sqlite-w2,copilot-postgres-w2",
+        "copilot-sqlite-w1,copilot-postgres-w1,copilot-sqlite-w2,copilot-postgres-w2",
     )
     ns = ap.parse_args()
     import tempfile
