@@ -29,12 +29,14 @@ def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
         "check-config",
         env={
             "COPILOT_HTTP_PORT": "eighty",
+            "COPILOT_HANDLER_BACKLOG": "0",
             "DATABASE_URL": "mysql://x",
             "SLACK_BOT_TOKEN": "xoxb-1",
         },
     )
     assert out.returncode == 2
     assert "COPILOT_HTTP_PORT" in out.stderr and "DATABASE_URL" in out.stderr
+    assert "COPILOT_HANDLER_BACKLOG" in out.stderr
     assert "Traceback" not in out.stderr
 
 
