@@ -43,6 +43,7 @@ HANDLER_THREADS = 16  # handlers mostly wait on I/O (LLM, Kubernetes, Prometheus
 STORAGE_RETRIES = 30  # ~4.5 minutes of backoff (0.5 s doubling, at most 10 s) per event
 PULL_IDLE = 0.02  # s a worker waits before looking in an empty inbox again
 PULL_MAX_BACKOFF = 5.0  # s between looks while the database is down
+PULL_FALLBACK = 1.0  # s: an idle worker LISTENing on PostgreSQL still looks this often
 
 
 class Role(StrEnum):
@@ -158,6 +159,8 @@ class CopilotApp:
         self._deferred = False
         self._refilling = False
         self._slot_free = asyncio.Event()
+        self._recorded = asyncio.Event()  # worker: an ingress NOTIFYed a new event
+        self._listening = False
         self.recover_every = 30.0  # seconds between looks for events a dead replica left
         self.stranded_after = timedelta(seconds=30)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -235,7 +238,8 @@ class CopilotApp:
         self._started = True
         await asyncio.to_thread(self.check_schema)
         if self.engine.dialect.name == "postgresql" and self.role is not Role.WORKER:
-            self.recorder = inbox.AsyncRecorder(self.engine)
+            # an ingress tells the workers about each new event (they LISTEN instead of polling)
+            self.recorder = inbox.AsyncRecorder(self.engine, notify=self.role is Role.INGRESS)
             await self.recorder.open()
         for adapter in self.adapters.values():
             await adapter.start(inbound=self.role is not Role.WORKER)
@@ -251,6 +255,8 @@ class CopilotApp:
         self._spawn(self._startup_checks(), "startup-checks")
         self._spawn(self._recover(), "inbox-recovery")
         if self.role is Role.WORKER:
+            if self.engine.dialect.name == "postgresql":
+                self._spawn(self._listen(), "inbox-listen")
             self._spawn(self._pull(), "inbox-pull")
         self._spawn(watch_lag(self.handler_limit, self._lag_sample), "loop-lag")
 
@@ -421,8 +427,37 @@ class CopilotApp:
                 self._pulled += 1
                 self._spawn(self._handle_taken(event), f"event-{event.event_id[:16]}")
             self.metrics.handler_backlog.set(self._pulled)
-            if len(events) < free:
-                await asyncio.sleep(PULL_IDLE)
+            if not events and self._listening:
+                # an empty inbox: sleep until the ingress NOTIFYs a new event (PostgreSQL), with
+                # a slow look now and then in case a notification was lost with its connection
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._recorded.wait(), PULL_FALLBACK)
+                self._recorded.clear()  # before the take: a NOTIFY during it wakes the next wait
+            elif len(events) < free:
+                await asyncio.sleep(PULL_IDLE)  # under load: take what gathered, in batches
+
+    async def _listen(self) -> None:
+        """Worker on PostgreSQL: LISTEN for newly recorded events; while the listening
+        connection is down, `_pull` polls every PULL_IDLE instead."""
+
+        def wake() -> None:
+            self._listening = True
+            self._recorded.set()
+
+        delay = 1.0
+        while True:
+            try:
+                await inbox.listen(self.engine, wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("inbox: LISTEN connection lost; polling", extra={"error": str(exc)})
+            if self._listening:  # it had worked: try again soon
+                delay = 1.0
+            self._listening = False
+            self._recorded.set()  # the pull loop goes back to polling now
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def _handle_taken(self, event: Event) -> None:
         try:

@@ -7,6 +7,7 @@ Mattermost post) find the row and are acknowledged without being handled again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, update
@@ -74,14 +75,23 @@ def record(engine: Engine, event: Event, payload: str | None = None) -> bool:
 # The same INSERT, compiled once for psycopg: the async recorder runs it without SQLAlchemy.
 _PG_RECORD = PgStatement(_RECORD["postgresql"])
 
+# With worker processes (an ingress): the same INSERT, and a NOTIFY when it stored a new event,
+# delivered at commit, so LISTENing workers take it at once instead of polling the inbox.
+NOTIFY_CHANNEL = "copilot_inbox"
+_inserted = _RECORD["postgresql"].cte("inserted")
+_PG_RECORD_NOTIFY = PgStatement(
+    sa_select(_inserted.c.id, func.pg_notify(NOTIFY_CHANNEL, "")).select_from(_inserted)
+)
+
 
 class AsyncRecorder:
     """PostgreSQL: record events on the event loop — a psycopg async pool of autocommit
     connections, one round trip per event, no thread hand-off on the acknowledgement path."""
 
-    def __init__(self, engine: Engine, *, max_size: int = 8) -> None:
+    def __init__(self, engine: Engine, *, max_size: int = 8, notify: bool = False) -> None:
         from psycopg_pool import AsyncConnectionPool
 
+        self.statement = _PG_RECORD_NOTIFY if notify else _PG_RECORD
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(
             conninfo,
@@ -104,7 +114,7 @@ class AsyncRecorder:
 
     async def record(self, event: Event, payload: str | None = None) -> bool:
         params = {
-            **_PG_RECORD.constants,
+            **self.statement.constants,
             **_key(event),
             "p_kind": str(event.kind),
             "p_payload": payload or event.model_dump_json(),
@@ -115,10 +125,28 @@ class AsyncRecorder:
         # broken one, as `connection()` does
         conn = await self.pool.getconn()
         try:
-            cur = await conn.execute(_PG_RECORD.sql, params)
+            cur = await conn.execute(self.statement.sql, params)
             return await cur.fetchone() is not None
         finally:
             await self.pool.putconn(conn)
+
+
+async def listen(engine: Engine, wake: Callable[[], None]) -> None:
+    """PostgreSQL: call `wake` on every NOTIFY of a newly recorded event, until cancelled.
+
+    One dedicated connection (LISTEN needs its own session). Raises when it breaks; the caller
+    polls meanwhile and listens again.
+    """
+    import psycopg
+
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, connect_timeout=5
+    ) as conn:
+        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        wake()  # anything recorded before the LISTEN took effect
+        async for _ in conn.notifies():
+            wake()
 
 
 def claim(conn: Connection, event: Event) -> bool:

@@ -137,3 +137,33 @@ async def test_a_nul_in_an_event_is_dropped_before_postgresql_sees_it(pg_engine:
             text("SELECT payload FROM inbox_event WHERE event_id = 'take-41'")
         ).scalar_one()
     assert Event.model_validate_json(stored).text == "help \\u0000 kept"
+
+
+async def test_an_ingress_notifies_listening_workers_of_new_events_only(pg_engine: Engine) -> None:
+    """Workers LISTEN instead of polling: a new event recorded by an ingress wakes them; a
+    duplicate delivery, or a one-process recorder (nobody listens), does not."""
+    import asyncio
+
+    woke = asyncio.Event()
+    listener = asyncio.create_task(inbox.listen(pg_engine, woke.set))
+    notifying = inbox.AsyncRecorder(pg_engine, notify=True)
+    plain = inbox.AsyncRecorder(pg_engine)
+    await notifying.open()
+    await plain.open()
+    try:
+        await asyncio.wait_for(woke.wait(), 10)  # listening now (it wakes once on LISTEN)
+        woke.clear()
+        assert await plain.record(_event(50))
+        await asyncio.sleep(0.5)
+        assert not woke.is_set()
+        assert await notifying.record(_event(51))
+        await asyncio.wait_for(woke.wait(), 10)
+        woke.clear()
+        assert not await notifying.record(_event(51))  # a retry of the same delivery
+        await asyncio.sleep(0.5)
+        assert not woke.is_set()
+        assert _statuses(pg_engine)["take-51"] == "received"
+    finally:
+        listener.cancel()
+        await notifying.close()
+        await plain.close()

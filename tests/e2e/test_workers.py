@@ -196,6 +196,55 @@ async def test_ingress_only_leaves_the_handling_to_a_separate_worker(
             log.close()
 
 
+async def test_idle_workers_on_postgresql_wait_for_a_notify_instead_of_polling(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Polling every 20 ms, two idle workers ran about 400 transactions in 4 s; LISTENing,
+    they look once a second (and the serving process NOTIFYs each new event)."""
+    with (
+        fake_slack() as slack,
+        serving(_env(pg_url, slack), args=("--workers", "2"), log_path=tmp_path / "s.log") as (
+            base,
+            proc,
+        ),
+    ):
+        await wait_until(lambda: len(_children(proc.pid)) == 2, within=30)
+        urls = await _commands(base, slack, 5, "warm")
+        await wait_until(lambda: all(slack.response_posts(u) for u in urls), within=60)
+        await asyncio.sleep(1.5)  # the warm-up's statistics reach pg_stat_database
+        before = _transactions(pg_url)
+        await asyncio.sleep(4)
+        idle = _transactions(pg_url) - before
+        assert idle < 100, f"{idle} transactions in 4 s of idleness"
+        more = await _commands(base, slack, 5, "after-idle")
+        await wait_until(lambda: all(slack.response_posts(u) for u in more), within=30)
+        assert [len(slack.response_posts(u)) for u in urls + more] == [1] * 10
+
+
+def _transactions(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                        "WHERE datname = current_database()"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url(_pg_migrated: str) -> str:
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(_pg_migrated)
+    return _pg_migrated
+
+
 def _statuses(db_url: str, table: str = "inbox_event") -> dict[str, int]:
     engine = make_engine(db_url)
     try:
