@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.events import Event
 from storage.db import PgStatement, is_postgres, pg_autocommit, unit_of_work, urgent_writes
@@ -226,6 +226,16 @@ def waiting(engine: Engine, now: datetime) -> tuple[int, float]:
     if oldest is not None and oldest.tzinfo is None:  # SQLite keeps naive UTC
         oldest = oldest.replace(tzinfo=UTC)
     return int(count), max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+
+
+def prune(session: Session, *, before: datetime) -> int:
+    """Forget handled events received before `before` (dedupe needs minutes of history; the
+    compliance stats read up to 366 days back)."""
+    stmt = delete(InboxEvent).where(
+        InboxEvent.status.in_(["done", "failed"]),  # type: ignore[attr-defined]
+        InboxEvent.received_at < before,  # type: ignore[operator]
+    )
+    return int(session.exec(stmt).rowcount)  # type: ignore[call-overload]
 
 
 def stranded(engine: Engine, *, older_than: timedelta, limit: int = 100) -> list[Event]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, delete, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import Insert
@@ -157,6 +157,18 @@ def depth(session: Session) -> int:
     """Messages not delivered yet (pending or being sent)."""
     stmt = select(func.count()).select_from(OutboxMessage)
     return int(session.exec(stmt.where(OutboxMessage.status.in_(["pending", "sending"]))).one())
+
+
+def prune_answers(session: Session, *, before: datetime) -> int:
+    """Forget private answers (`ephemeral`, the bulk of the outbox) delivered or given up on
+    before `before`. Channel posts stay: later messages thread under them or update them by
+    their key."""
+    stmt = delete(OutboxMessage).where(
+        OutboxMessage.op == "ephemeral",
+        OutboxMessage.status.in_(["sent", "failed"]),  # type: ignore[attr-defined]
+        OutboxMessage.created_at < before,  # type: ignore[operator]
+    )
+    return int(session.exec(stmt).rowcount)  # type: ignore[call-overload]
 
 
 def oldest_pending_age(session: Session, now: datetime) -> float:

@@ -33,7 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import Session
 
-from bot import crontab, outbox
+from bot import crontab, inbox, outbox
 from bot.events import Platform
 from bot.messages import Message
 from storage import scheduler as runs
@@ -51,6 +51,11 @@ EPOCH = runs.EPOCH  # interval jobs are aligned to it, so every replica computes
 
 class CoreJob(StrEnum):
     PRUNE_RUNS = "core:prune-job-runs"
+    PRUNE_EVENTS = "core:prune-events"
+
+
+ANSWERS_KEPT = timedelta(days=30)  # delivered private answers (outbox `ephemeral` rows)
+EVENTS_KEPT = timedelta(days=400)  # handled inbound events: past the stats' 366-day window
 
 
 JobFunc = Callable[["JobContext"], None]
@@ -175,6 +180,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="catch-up")
         self.add_job(CoreJob.PRUNE_RUNS, prune_job_runs, cron="17 3 * * *")
+        self.add_job(CoreJob.PRUNE_EVENTS, prune_events, cron="27 3 * * *")
 
     # -- registration --------------------------------------------------------------------
     def add_job(
@@ -469,6 +475,19 @@ class Scheduler:
 
 class _Superseded(Exception):
     """The run's row belongs to a newer leader now: roll our writes back."""
+
+
+def prune_events(ctx: JobContext) -> None:
+    """Housekeeping: the inbox and the outbox grow with every command; forget handled events
+    after EVENTS_KEPT and delivered private answers after ANSWERS_KEPT."""
+    with ctx.session() as s:
+        answers = outbox.prune_answers(s, before=ctx.now() - ANSWERS_KEPT)
+        events = inbox.prune(s, before=ctx.now() - EVENTS_KEPT)
+    if answers or events:
+        log.info(
+            "pruned delivered answers and handled events",
+            extra={"answers": answers, "events": events},
+        )
 
 
 def prune_job_runs(ctx: JobContext) -> None:

@@ -251,3 +251,63 @@ def test_prune_job_runs(engine: Engine) -> None:
     assert a.fire(a.load_specs()["core:prune-job-runs"], T0) == "done"
     with unit_of_work(engine) as s:
         assert [r.slot for r in runs.runs(s, job_id="x")] == ["2026-11-30T09:00:00+00:00"]
+
+
+def test_prune_events_forgets_old_handled_events_and_delivered_answers_only(
+    engine: Engine,
+) -> None:
+    from sqlalchemy import text
+
+    from bot import inbox
+    from storage.models.core import InboxEvent
+
+    clock = Clock(T0)
+    a = _scheduler(engine, clock, "a")
+    _lead(a)
+    old_answer, recent, old_event = (
+        T0 - timedelta(days=31),
+        T0 - timedelta(days=2),
+        T0 - timedelta(days=401),
+    )
+    with unit_of_work(engine) as s:
+        for key, op, status, at in [
+            ("ans-old-sent", "ephemeral", "sent", old_answer),  # goes
+            ("ans-old-failed", "ephemeral", "failed", old_answer),  # goes
+            ("ans-old-pending", "ephemeral", "pending", old_answer),  # still to deliver
+            ("ans-recent", "ephemeral", "sent", recent),
+            ("post-old", "post", "sent", old_event),  # threads and updates refer to it
+        ]:
+            s.add(
+                OutboxMessage(
+                    key=key,
+                    platform="slack",
+                    op=op,
+                    channel_id="C1",
+                    payload="{}",
+                    status=status,
+                    created_at=at,
+                )
+            )
+        for event_id, status, at in [
+            ("ev-old-done", "done", old_event),  # goes
+            ("ev-old-failed", "failed", old_event),  # goes
+            ("ev-old-received", "received", old_event),  # never handled: recovery's
+            ("ev-year", "done", T0 - timedelta(days=360)),  # inside the stats' window
+        ]:
+            s.add(
+                InboxEvent(
+                    platform="slack",
+                    event_id=event_id,
+                    kind="command",
+                    payload="{}",
+                    status=status,
+                    received_at=at,
+                )
+            )
+    assert a.fire(a.load_specs()["core:prune-events"], T0) == "done"
+    with engine.connect() as conn:
+        keys = sorted(conn.execute(text("SELECT key FROM outbox_message")).scalars())
+        events = sorted(conn.execute(text("SELECT event_id FROM inbox_event")).scalars())
+    assert keys == ["ans-old-pending", "ans-recent", "post-old"]
+    assert events == ["ev-old-received", "ev-year"]
+    assert inbox.waiting(engine, T0)[0] == 1  # the unhandled one is still waiting
