@@ -151,9 +151,9 @@ class CopilotApp:
         self._recorders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="record")
         self.handler_limit = AdaptiveLimit(HANDLER_THREADS)
         self._submitting = 0
-        self._pulled = 0  # worker: events taken from the inbox and not finished yet
-        # one process: events queued for a handler thread or being handled; beyond the bound a
-        # recorded event waits in the inbox, and `_refill` takes it when there is room again
+        # events queued for a handler thread or being handled (a worker: those it took). One
+        # process: beyond the bound a recorded event waits in the inbox, and `_refill` takes it
+        # when there is room again
         self.backlog_limit = settings.copilot_handler_backlog
         self._backlog = 0
         self._deferred = False
@@ -355,6 +355,7 @@ class CopilotApp:
         finally:
             self._backlog -= 1
             self.metrics.handler_backlog.set(self._backlog)
+            self._slot_free.set()  # a worker's pull loop waits for a free slot
             if self._deferred and not self._refilling and self._backlog <= self.backlog_limit // 2:
                 self._refilling = True
                 self._spawn(self._refill(), "inbox-refill")
@@ -367,14 +368,10 @@ class CopilotApp:
                 room = self.backlog_limit - self._backlog
                 if room <= 0:
                     return  # the next handler to finish starts another refill
-                try:
-                    events = await asyncio.to_thread(inbox.take, self.engine, limit=room)
-                except Exception as exc:
-                    log.warning("inbox: database unavailable", extra={"error": str(exc)})
+                events = await self._take(room)
+                if events is None:
                     await asyncio.sleep(PULL_MAX_BACKOFF)
                     continue
-                for event in events:
-                    self._queue(event, "handle")  # already claimed by the take
                 if len(events) < room:
                     self._deferred = False
                     log.info("handler backlog has room again", extra={"backlog": self._backlog})
@@ -410,23 +407,17 @@ class CopilotApp:
         """
         backoff = PULL_IDLE
         while True:
-            free = self.handler_limit.limit - self._pulled
+            free = self.handler_limit.limit - self._backlog
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
-            try:
-                events = await asyncio.to_thread(inbox.take, self.engine, limit=free)
-            except Exception as exc:
-                log.warning("inbox: database unavailable", extra={"error": str(exc)})
+            events = await self._take(free)
+            if events is None:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, PULL_MAX_BACKOFF)
                 continue
             backoff = PULL_IDLE
-            for event in events:
-                self._pulled += 1
-                self._spawn(self._handle_taken(event), f"event-{event.event_id[:16]}")
-            self.metrics.handler_backlog.set(self._pulled)
             if not events and self._listening:
                 # an empty inbox: sleep until the ingress NOTIFYs a new event (PostgreSQL), with
                 # a slow look now and then in case a notification was lost with its connection
@@ -459,13 +450,17 @@ class CopilotApp:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
-    async def _handle_taken(self, event: Event) -> None:
+    async def _take(self, limit: int) -> list[Event] | None:
+        """Take up to `limit` recorded events from the inbox (a compare-and-set) and queue them
+        for handling; None while the database is unavailable."""
         try:
-            await self._handle(event, stage="handle")  # already claimed by the take
-        finally:
-            self._pulled -= 1
-            self.metrics.handler_backlog.set(self._pulled)
-            self._slot_free.set()
+            events = await asyncio.to_thread(inbox.take, self.engine, limit=limit)
+        except Exception as exc:
+            log.warning("inbox: database unavailable", extra={"error": str(exc)})
+            return None
+        for event in events:
+            self._queue(event, "handle")  # already claimed by the take
+        return events
 
     async def _startup_checks(self) -> None:
         from handlers import runbooks

@@ -84,6 +84,11 @@ _PG_RECORD_NOTIFY = PgStatement(
 )
 
 
+def _conninfo(engine: Engine) -> str:
+    """The engine's database as a plain psycopg connection string (no SQLAlchemy driver)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class AsyncRecorder:
     """PostgreSQL: record events on the event loop — a psycopg async pool of autocommit
     connections, one round trip per event, no thread hand-off on the acknowledgement path."""
@@ -92,9 +97,8 @@ class AsyncRecorder:
         from psycopg_pool import AsyncConnectionPool
 
         self.statement = _PG_RECORD_NOTIFY if notify else _PG_RECORD
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(
-            conninfo,
+            _conninfo(engine),
             min_size=2,
             max_size=max_size,
             timeout=2.0,
@@ -139,9 +143,8 @@ async def listen(engine: Engine, wake: Callable[[], None]) -> None:
     """
     import psycopg
 
-    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     async with await psycopg.AsyncConnection.connect(
-        conninfo, autocommit=True, connect_timeout=5
+        _conninfo(engine), autocommit=True, connect_timeout=5
     ) as conn:
         await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         wake()  # anything recorded before the LISTEN took effect
