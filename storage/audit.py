@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import text
 from sqlmodel import Session, select
 
+from storage.db import serialize
 from storage.models.core import AuditEntry
 
 GENESIS = "0" * 64
@@ -58,11 +58,7 @@ def entry_hash(
 
 
 def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    else:
-        # Any write statement takes SQLite's database write lock until commit.
-        session.execute(text("UPDATE audit_entry SET id = id WHERE id = -1"))
+    serialize(session, _LOCK_KEY, "audit_entry")
 
 
 def append(

@@ -252,3 +252,16 @@ def pg_autocommit(engine: Engine) -> Iterator[Any]:
         raise
     finally:
         raw.close()
+
+
+def serialize(session: Any, key: int, table: str) -> None:
+    """Make the session's transaction wait for, then exclude, every other transaction that
+    serializes on the same `key` until it commits (read-then-write sequences such as "next
+    number" or "last hash"). PostgreSQL: a transaction-scoped advisory lock; SQLite: a no-op
+    write to `table`, which takes the database write lock."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        session.execute(text(f"UPDATE {table} SET id = id WHERE id = -1"))

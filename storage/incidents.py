@@ -10,11 +10,17 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from storage.db import serialize
 from storage.models.incidents import OPEN_STATES, AlertGroup, Incident, TimelineEntry
+
+_NUMBER_LOCK = 0x494E4349  # "INCI"
 
 
 def next_number(session: Session) -> int:
-    """The next incident number (the unique constraint catches a concurrent race)."""
+    """The next incident number. Concurrent declares wait for one another here until the
+    caller's transaction commits (a burst of alerts from Alertmanager declares many at once;
+    retrying on the unique constraint alone ran out of attempts under load)."""
+    serialize(session, _NUMBER_LOCK, "incident")
     current = session.exec(select(func.max(Incident.number))).one()
     return int(current or 0) + 1
 
