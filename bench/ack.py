@@ -146,7 +146,7 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None
 @contextmanager
 def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[tuple[str, int]]:
     if db == "sqlite":
-        url = f"sqlite:///{tmp / 'bench.db'}"
+        url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
     else:
         name = f"cc_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG, autocommit=True) as c:

@@ -120,6 +120,7 @@ class CopilotApp:
         self._owns_engine = engine is None
         self.engine = engine or make_engine(settings.database_url)
         self.recorder: inbox.AsyncRecorder | None = None
+        self.sqlite_recorder: inbox.SqliteRecorder | None = None
         self.metrics = Metrics()
         self.router = Router()
         handlers.register_all(self.router)
@@ -241,6 +242,8 @@ class CopilotApp:
             # an ingress tells the workers about each new event (they LISTEN instead of polling)
             self.recorder = inbox.AsyncRecorder(self.engine, notify=self.role is Role.INGRESS)
             await self.recorder.open()
+        elif self.role is not Role.WORKER and inbox.SqliteRecorder.fits(self.engine):
+            self.sqlite_recorder = inbox.SqliteRecorder(self.engine)
         for adapter in self.adapters.values():
             await adapter.start(inbound=self.role is not Role.WORKER)
         if self.role is Role.INGRESS:  # the workers handle, deliver and schedule
@@ -280,7 +283,11 @@ class CopilotApp:
             await self.recorder.close()
             self.recorder = None
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._recorders.shutdown(wait=False)
+        # an insert still running finishes (bounded by RECORD_TIMEOUT) before its connection goes
+        await asyncio.to_thread(self._recorders.shutdown, wait=True)
+        if self.sqlite_recorder is not None:
+            self.sqlite_recorder.close()
+            self.sqlite_recorder = None
         # let running handlers finish (bounded) before the pool goes away
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), 10)
@@ -320,10 +327,13 @@ class CopilotApp:
             if self.recorder is not None:
                 new = await self.recorder.record(event, payload)
             else:  # its own threads: never queued behind outbox work in the default executor
-                loop = asyncio.get_running_loop()
-                new = await loop.run_in_executor(
-                    self._recorders, inbox.record, self.engine, event, payload
+                record = (
+                    self.sqlite_recorder.record
+                    if self.sqlite_recorder is not None
+                    else partial(inbox.record, self.engine)  # not started (tests submit directly)
                 )
+                loop = asyncio.get_running_loop()
+                new = await loop.run_in_executor(self._recorders, record, event, payload)
             self.metrics.child(
                 self.metrics.events,
                 str(event.platform),

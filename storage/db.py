@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             "factory": gate.connection_class(),
         }
         engine = create_engine(url, connect_args=connect_args, **kwargs)
+        _GATES[engine] = gate
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -88,6 +90,14 @@ def ping_when_idle(engine: Engine, idle: float = PING_IDLE) -> None:
 
 _WRITES = {"INSERT", "UPDATE", "DELETE", "REPLAC"}
 
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+def write_gate(engine: Engine) -> WriteGate | None:
+    """The SQLite engine's write gate (None for PostgreSQL): a raw connection of this process
+    writing to the same file enters it too."""
+    return _GATES.get(engine)
+
 
 _URGENT = threading.local()
 
@@ -112,8 +122,9 @@ class WriteGate:
     writer here takes a process-wide lock at its first write statement and gives it back when
     its transaction ends; waiters wake as soon as it is free, urgent ones (`urgent_writes`, the
     ack's insert) first: with a dozen handler threads queued, an ack waits for the transaction
-    in progress, not for the whole queue. Other processes on the same file (rare: SQLite is for
-    one replica) still meet SQLite's own locking.
+    in progress, not for the whole queue. Other processes on the same file (worker processes)
+    still meet SQLite's own locking; the ack's insert (`inbox.SqliteRecorder`) waits for them
+    without the busy handler's sleeps.
     """
 
     def __init__(self, timeout: float = 30.0) -> None:
