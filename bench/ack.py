@@ -5,6 +5,8 @@ request leaves at its scheduled time, whatever the previous ones do) to each tar
 the script prints p50 / p99 / max ack latency and errors side by side.
 
     .venv/bin/python bench/ack.py [--rate 200] [--seconds 30] [--runs 3]
+    git worktree add /tmp/base <commit>   # then, A/B in one run:
+    .venv/bin/python bench/ack.py --compare /tmp/base --targets copilot-sqlite,copilot-sqlite@base
 
 Targets: console-copilot serve on SQLite and on PostgreSQL (the event durably recorded in
 the inbox before the ack), in one process and with `--workers 2` (`copilot-<db>-w2`: this
@@ -144,7 +146,9 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None
 
 
 @contextmanager
-def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[tuple[str, int]]:
+def copilot(
+    db: str, stub: str, tmp: Path, workers: int = 0, root: Path = ROOT
+) -> Iterator[tuple[str, int]]:
     if db == "sqlite":
         url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
     else:
@@ -165,14 +169,14 @@ def copilot(db: str, stub: str, tmp: Path, workers: int = 0) -> Iterator[tuple[s
     py = sys.executable
     subprocess.run(
         [py, "-m", "bot.cli", "migrate"],
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **env},
         check=True,
         capture_output=True,
     )
     proc = subprocess.Popen(
         [py, "-m", "bot.cli", "serve", *(["--workers", str(workers)] if workers else [])],
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -271,6 +275,12 @@ def main() -> None:
         default="floor,bolt,bolt-pbr,copilot-sqlite,copilot-postgres,"
         "copilot-sqlite-w1,copilot-postgres-w1,copilot-sqlite-w2,copilot-postgres-w2",
     )
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        help="a checkout of another commit (git worktree add DIR REV): a target named "
+        "copilot-...@base runs that code, beside the same target on this checkout",
+    )
     ns = ap.parse_args()
     import tempfile
 
@@ -290,9 +300,13 @@ def main() -> None:
         time.sleep(1)
         for round_ in range(ns.runs):
             for target in targets:
-                if target.startswith("copilot-"):  # copilot-<db>[-w<N>]: N worker processes
-                    db, _, w = target.split("-", 1)[1].partition("-w")
-                    ctx = copilot(db, stub, Path(tmp), workers=int(w or 0))
+                if target.startswith("copilot-"):  # copilot-<db>[-w<N>][@base]: N workers
+                    name, _, base = target.partition("@")
+                    db, _, w = name.split("-", 1)[1].partition("-w")
+                    if base and ns.compare is None:
+                        ap.error(f"{target}: needs --compare DIR")
+                    root = ns.compare.resolve() if base else ROOT
+                    ctx = copilot(db, stub, Path(tmp), workers=int(w or 0), root=root)
                 else:
                     ctx = baseline(target, stub)
                 with ctx as (url, pid):
@@ -309,9 +323,14 @@ def main() -> None:
                 results[target].append((lat, errors, drain, cpu))
                 print(f"  done: {target} (round {round_ + 1})", file=sys.stderr)
     rounds = f", median of {ns.runs} rounds" if ns.runs > 1 else ""
+    if ns.compare is not None:
+        head = subprocess.run(
+            ["git", "-C", str(ns.compare), "log", "--oneline", "-1"], text=True, capture_output=True
+        ).stdout.strip()
+        print(f"\n@base: {ns.compare} ({head})")
     print(f"\nack latency, {ns.rate} signed slash commands/s for {ns.seconds} s (ms{rounds})")
     print(
-        f"{'target':<20}{'n':>7}{'p50':>9}{'p99':>9}{'p99 range':>16}{'max':>9}{'errors':>8}"
+        f"{'target':<26}{'n':>7}{'p50':>9}{'p99':>9}{'p99 range':>16}{'max':>9}{'errors':>8}"
         f"{'cpu/cmd':>9}{'answered after':>16}"
     )
     for target in targets:
@@ -324,7 +343,7 @@ def main() -> None:
         tail = f"{max(drains):>14.1f} s" if drains else ""
         cpu = statistics.median(c for *_, c in runs)
         print(
-            f"{target:<20}{sum(len(lat) for lat, *_ in runs):>7}{p50:>9.2f}"
+            f"{target:<26}{sum(len(lat) for lat, *_ in runs):>7}{p50:>9.2f}"
             f"{statistics.median(p99s):>9.2f}{spread:>16}{worst:>9.2f}"
             f"{sum(e for _, e, *_ in runs):>8}{cpu:>9.2f}{tail}"
         )

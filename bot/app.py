@@ -44,6 +44,8 @@ STORAGE_RETRIES = 30  # ~4.5 minutes of backoff (0.5 s doubling, at most 10 s) p
 PULL_IDLE = 0.02  # s a worker waits before looking in an empty inbox again
 PULL_MAX_BACKOFF = 5.0  # s between looks while the database is down
 PULL_FALLBACK = 1.0  # s: an idle worker LISTENing on PostgreSQL still looks this often
+# at start: events claimed longer ago than this and still `processing` belong to a dead process
+INTERRUPTED_AFTER = timedelta(minutes=10)
 
 
 class Role(StrEnum):
@@ -210,10 +212,20 @@ class CopilotApp:
         """Start `count` worker processes with the HTTP app and stop them with it (ingress)."""
         from bot.workers import WorkerPool
 
-        self.workers = WorkerPool(count, on_change=self.metrics.workers.set)
+        self.workers = WorkerPool(
+            count, on_change=self.metrics.workers.set, on_exit=self._worker_exited
+        )
         pool = self.workers
         self.web.on_startup.append(lambda _app: pool.start())
         self.web.on_cleanup.append(lambda _app: pool.stop())
+
+    async def _worker_exited(self, pid: int) -> None:
+        """A worker process ended: the events it was handling will never finish. Fail them and
+        tell whoever asked (with the database down, the start-up sweep catches them later)."""
+        try:
+            await asyncio.to_thread(self.dispatcher.report_interrupted, owner=inbox.owner(pid))
+        except Exception as exc:
+            log.warning("could not fail a dead worker's events", extra={"error": str(exc)})
 
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app
@@ -491,16 +503,14 @@ class CopilotApp:
         delay = 1.0
         while True:  # the database may be down at start: keep trying
             try:
-                failed = await asyncio.to_thread(
-                    inbox.interrupted, self.engine, older_than=timedelta(minutes=10)
+                await asyncio.to_thread(
+                    self.dispatcher.report_interrupted, older_than=INTERRUPTED_AFTER
                 )
                 break
             except Exception as exc:
                 log.warning("inbox recovery: database unavailable", extra={"error": str(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-        if failed:
-            log.warning("events interrupted by a restart", extra={"count": failed})
         if self.role is Role.WORKER:
             return  # the pull loop takes every recorded event, stranded ones included
         while True:

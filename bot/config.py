@@ -82,6 +82,9 @@ class Settings(BaseSettings):
 
     copilot_workers: int = Field(default=0, ge=0, le=64)
     copilot_handler_backlog: int = Field(default=2000, ge=1, le=1_000_000)
+    # housekeeping (core:prune-events): days a handled event / a delivered private answer is kept
+    copilot_keep_events_days: int = Field(default=400, ge=1, le=36_500)
+    copilot_keep_answers_days: int = Field(default=30, ge=1, le=36_500)
     copilot_scheduler_enabled: bool = True
     copilot_scheduler_lease_ttl: float = Field(default=15.0, gt=0)
     copilot_scheduler_renew: float = Field(default=5.0, gt=0)

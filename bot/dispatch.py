@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -125,6 +125,25 @@ def error_message(tr: Translator, ref: str) -> Message:
     return Message(text=msg, blocks=[Section(text="⚠️ " + msg)])
 
 
+def interrupted_message(tr: Translator, event: Event) -> Message:
+    """What the person who asked sees when the process handling their request died: it may
+    have run in part, so they check before asking again."""
+    if event.kind == EventKind.COMMAND:
+        what = f"/{event.command} {event.text}".strip()
+        what = what if len(what) <= 80 else what[:79] + "…"
+        msg = tr.t(
+            "Console Copilot stopped while handling `{command}` and cannot tell whether it "
+            "finished. Check its effect before you run it again.",
+            command=what,
+        )
+    else:
+        msg = tr.t(
+            "Console Copilot stopped while handling your last request and cannot tell whether "
+            "it finished. Check its effect before you try again."
+        )
+    return Message(text=msg, blocks=[Section(text="⚠️ " + msg)])
+
+
 class Dispatcher:
     """Runs handlers (synchronously, in a worker thread) for events already in the inbox."""
 
@@ -174,6 +193,47 @@ class Dispatcher:
                 log.debug("user locale lookup failed", exc_info=True)
         self._platform_locales[key] = value
         return value
+
+    # -- interrupted events --------------------------------------------------------------
+    def report_interrupted(
+        self, *, older_than: timedelta | None = None, owner: str | None = None
+    ) -> list[Event]:
+        """Fail the events a dead process was handling (`inbox.interrupted`) and tell each
+        person who asked, in the same transaction: an event is reported once, by whichever
+        process marks it. Webhooks and thread messages have nobody to answer."""
+        with self.runtime.engine.begin() as conn:
+            events = inbox.interrupted(conn, older_than=older_than, owner=owner)
+            rows = []
+            for event in events:
+                if event.kind in (EventKind.WEBHOOK, EventKind.MESSAGE):
+                    continue
+                # no platform lookup for the language here: this transaction holds a write
+                tr = translator(
+                    self._stored_locale(conn, event)
+                    or normalize_locale(event.actor.locale)
+                    or self.runtime.settings.copilot_default_locale
+                )
+                rows.append(
+                    outbox.row_values(
+                        platform=event.platform,
+                        message=interrupted_message(tr, event),
+                        **reply_target(event, ephemeral=True),
+                    )
+                )
+            outbox.store(conn, rows)
+        if events:
+            log.warning(
+                "events interrupted: their process stopped while handling them",
+                extra={
+                    "count": len(events),
+                    "owner": owner,
+                    "events": [e.event_id for e in events],
+                },
+            )
+            self.metrics.errors.labels(kind="interrupted").inc(len(events))
+        if rows:
+            self.runtime.wake_outbox()
+        return events
 
     # -- handling ------------------------------------------------------------------------
     def handle(self, event: Event, *, stage: str = "claim", outcome: Outcome | None = None) -> None:
@@ -231,7 +291,7 @@ class Dispatcher:
         """Claim the event in the inbox and read its stored language: one transaction."""
         engine = self.runtime.engine
         if is_postgres(engine):
-            params = {**inbox.key_params(event), **self._locale_params(event)}
+            params = {**inbox.claim_params(event), **self._locale_params(event)}
             with pg_autocommit(engine) as conn:
                 claimed, user_locale, channel_locale = _PG_CLAIM.run(conn, params).fetchone()
             return claimed == 1, user_locale or channel_locale

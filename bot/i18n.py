@@ -19,6 +19,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from storage.db import as_utc
+
 LOCALES = ("en", "ru")
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -98,13 +100,13 @@ class Translator:
 
     def datetime(self, value: datetime, tz: str = "UTC") -> str:
         """`Nov 29, 2026, 14:05` / `29 нояб. 2026 г., 14:05` (24-hour clock, in `tz`)."""
-        local = _aware(value).astimezone(_tz(tz))
+        local = as_utc(value).astimezone(_tz(tz))
         pattern = str(self._babel.datetime_formats["medium"])
         return pattern.replace("{1}", self.date(local)).replace("{0}", self.time(local, tz))
 
     def time(self, value: datetime, tz: str = "UTC") -> str:
         """`14:05` in `tz` (24-hour clock in both languages: on-call timelines)."""
-        return format_skeleton("Hm", _aware(value), tzinfo=_tz(tz), locale=self._babel)
+        return format_skeleton("Hm", as_utc(value), tzinfo=_tz(tz), locale=self._babel)
 
     def ago(self, value: datetime, now: datetime | None = None) -> str:
         """Relative time: "5 min ago" / "5 мин назад"."""
@@ -118,10 +120,6 @@ class Translator:
         return format_timedelta(
             timedelta(seconds=seconds), format="short", threshold=1.1, locale=self._babel
         )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _tz(name: str) -> object:

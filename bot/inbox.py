@@ -7,24 +7,29 @@ Mattermost post) find the row and are acknowledged without being handled again.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, bindparam, delete, func, update
+from sqlalchemy import DateTime, bindparam, func, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from bot.events import Event
 from storage.db import (
+    PRUNE_BATCH,
     PgStatement,
+    as_utc,
+    delete_in_batches,
     is_postgres,
     pg_autocommit,
     unit_of_work,
@@ -52,7 +57,12 @@ _RECORD = {
     .returning(_C.id)
     for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
-_CLAIM = update(_T).where(_KEY, _C.status == "received").values(status="processing")
+_CLAIMING = {
+    "status": "processing",
+    "claimed_by": bindparam("p_owner"),
+    "claimed_at": bindparam("p_claimed"),
+}
+_CLAIM = update(_T).where(_KEY, _C.status == "received").values(**_CLAIMING)
 CLAIM_RETURNING = _CLAIM.returning(_C.id)  # for a statement that claims in a CTE
 FINISH = (
     update(_T)
@@ -66,6 +76,18 @@ FINISH = (
 def key_params(event: Event) -> dict[str, str]:
     """Bind parameters naming the event's row (`p_platform`, `p_event_id`)."""
     return {"p_platform": str(event.platform), "p_event_id": event.event_id[:255]}
+
+
+def owner(pid: int | None = None) -> str:
+    """How a process signs the events it claims: "host:pid" (`pid`: another process of this
+    host, e.g. a worker that exited)."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"[-64:]
+
+
+def claim_params(event: Event | None = None) -> dict[str, object]:
+    """Bind parameters of a claim: this process as the owner, now, and the event's row."""
+    params: dict[str, object] = {"p_owner": owner(), "p_claimed": datetime.now(UTC)}
+    return params if event is None else {**params, **key_params(event)}
 
 
 _key = key_params
@@ -253,7 +275,7 @@ async def listen(engine: Engine, wake: Callable[[], None]) -> None:
 def claim(conn: Connection, event: Event) -> bool:
     """Move the event from received to processing (in the caller's transaction); False if
     someone else has it."""
-    return conn.execute(_CLAIM, _key(event)).rowcount == 1
+    return conn.execute(_CLAIM, claim_params(event)).rowcount == 1
 
 
 def finish_params(event: Event, *, error: str | None = None) -> dict[str, object]:
@@ -277,7 +299,7 @@ _WAITING = (
 _TAKE = (
     update(_T)
     .where(_C.id.in_(bindparam("p_ids", expanding=True)), _C.status == "received")
-    .values(status="processing")
+    .values(**_CLAIMING)
     .returning(_C.payload)
 )
 
@@ -295,7 +317,7 @@ _PG_TAKE = PgStatement(
             .with_for_update(skip_locked=True)
         )
     )
-    .values(status="processing")
+    .values(**_CLAIMING)
     .returning(_C.id, _C.payload)
 )
 
@@ -308,14 +330,14 @@ def take(engine: Engine, *, limit: int) -> list[Event]:
     """
     if is_postgres(engine):
         with pg_autocommit(engine) as conn:
-            rows = _PG_TAKE.run(conn, {"p_limit": limit}).fetchall()
+            rows = _PG_TAKE.run(conn, {"p_limit": limit, **claim_params()}).fetchall()
         return [Event.model_validate_json(payload) for _id, payload in sorted(rows)]
     with engine.connect() as conn:
         ids = conn.execute(_WAITING, {"p_limit": limit}).scalars().all()
     if not ids:
         return []
     with engine.begin() as conn:
-        payloads = conn.execute(_TAKE, {"p_ids": list(ids)}).scalars().all()
+        payloads = conn.execute(_TAKE, {"p_ids": list(ids), **claim_params()}).scalars().all()
     return [Event.model_validate_json(p) for p in payloads]
 
 
@@ -324,19 +346,16 @@ def waiting(engine: Engine, now: datetime) -> tuple[int, float]:
     stmt = sa_select(func.count(), func.min(_C.received_at)).where(_C.status == "received")
     with engine.connect() as conn:
         count, oldest = conn.execute(stmt).one()
-    if oldest is not None and oldest.tzinfo is None:  # SQLite keeps naive UTC
-        oldest = oldest.replace(tzinfo=UTC)
-    return int(count), max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+    age = (now - as_utc(oldest)).total_seconds() if oldest is not None else 0.0
+    return int(count), max(0.0, age)
 
 
-def prune(session: Session, *, before: datetime) -> int:
+def prune(engine: Engine, *, before: datetime, batch: int = PRUNE_BATCH) -> int:
     """Forget handled events received before `before` (dedupe needs minutes of history; the
-    compliance stats read up to 366 days back)."""
-    stmt = delete(InboxEvent).where(
-        InboxEvent.status.in_(["done", "failed"]),  # type: ignore[attr-defined]
-        InboxEvent.received_at < before,  # type: ignore[operator]
+    compliance stats read up to 366 days back); returns how many."""
+    return delete_in_batches(
+        engine, _T, (_C.status.in_(["done", "failed"]), _C.received_at < before), batch
     )
-    return int(session.exec(stmt).rowcount)  # type: ignore[call-overload]
 
 
 def stranded(engine: Engine, *, older_than: timedelta, limit: int = 100) -> list[Event]:
@@ -352,13 +371,25 @@ def stranded(engine: Engine, *, older_than: timedelta, limit: int = 100) -> list
         return [Event.model_validate_json(r.payload) for r in rows]
 
 
-def interrupted(engine: Engine, *, older_than: timedelta) -> int:
-    """Mark events stuck in `processing` (their process died) as failed; return how many."""
-    cutoff = datetime.now(UTC) - older_than
-    with unit_of_work(engine) as s:
-        res = s.exec(
-            update(InboxEvent)
-            .where(InboxEvent.status == "processing", InboxEvent.received_at < cutoff)
-            .values(status="failed", error="interrupted: the process stopped while handling it")
-        )
-        return res.rowcount
+INTERRUPTED = "interrupted: the process stopped while handling it"
+
+
+def interrupted(
+    conn: Connection, *, older_than: timedelta | None = None, owner: str | None = None
+) -> list[Event]:
+    """Mark events a dead process was handling as failed (in the caller's transaction) and
+    return them: those claimed by `owner`, else those claimed more than `older_than` ago."""
+    now = datetime.now(UTC)
+    if owner is not None:
+        which = _C.claimed_by == owner
+    elif older_than is not None:
+        which = func.coalesce(_C.claimed_at, _C.received_at) < now - older_than
+    else:
+        raise ValueError("interrupted() needs owner or older_than")
+    stmt = (
+        update(_T)
+        .where(_C.status == "processing", which)
+        .values(status="failed", error=INTERRUPTED, finished_at=now)
+        .returning(_C.payload)
+    )
+    return [Event.model_validate_json(p) for p in conn.execute(stmt).scalars()]

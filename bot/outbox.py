@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import Insert
@@ -27,7 +27,14 @@ from sqlmodel import Session, select
 from bot.events import Platform
 from bot.messages import Message
 from bot.platforms.base import DeliveryError, OutboxOp, PlatformAdapter
-from storage.db import PgStatement, is_postgres, pg_autocommit
+from storage.db import (
+    PRUNE_BATCH,
+    PgStatement,
+    as_utc,
+    delete_in_batches,
+    is_postgres,
+    pg_autocommit,
+)
 from storage.models.core import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -159,16 +166,13 @@ def depth(session: Session) -> int:
     return int(session.exec(stmt.where(OutboxMessage.status.in_(["pending", "sending"]))).one())
 
 
-def prune_answers(session: Session, *, before: datetime) -> int:
+def prune_answers(engine: Engine, *, before: datetime, batch: int = PRUNE_BATCH) -> int:
     """Forget private answers (`ephemeral`, the bulk of the outbox) delivered or given up on
-    before `before`. Channel posts stay: later messages thread under them or update them by
-    their key."""
-    stmt = delete(OutboxMessage).where(
-        OutboxMessage.op == "ephemeral",
-        OutboxMessage.status.in_(["sent", "failed"]),  # type: ignore[attr-defined]
-        OutboxMessage.created_at < before,  # type: ignore[operator]
-    )
-    return int(session.exec(stmt).rowcount)  # type: ignore[call-overload]
+    before `before`; returns how many. Channel posts stay: later messages thread under them or
+    update them by their key."""
+    t = OutboxMessage.__table__
+    where = (t.c.op == "ephemeral", t.c.status.in_(["sent", "failed"]), t.c.created_at < before)
+    return delete_in_batches(engine, t, where, batch)
 
 
 def oldest_pending_age(session: Session, now: datetime) -> float:
@@ -238,7 +242,7 @@ def claim_due(
                 blocked.add(chan)
                 keys.add(row.key)
                 continue
-            if row.status != "pending" or _aware(row.next_attempt_at) > now:
+            if row.status != "pending" or as_utc(row.next_attempt_at) > now:
                 blocked.add(chan)
                 continue
             thread_ts = row.thread_id or refs.get(row.thread_key or "")
@@ -304,11 +308,6 @@ def _sent_ts(conn: Connection, keys: set[str]) -> dict[str, str]:
         sa_select(c.key, c.platform_ts).where(c.key.in_(keys), c.status == "sent")
     ).all()
     return {k: ts for k, ts in found if ts}
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _sent(which: Any) -> Any:

@@ -54,10 +54,6 @@ class CoreJob(StrEnum):
     PRUNE_EVENTS = "core:prune-events"
 
 
-ANSWERS_KEPT = timedelta(days=30)  # delivered private answers (outbox `ephemeral` rows)
-EVENTS_KEPT = timedelta(days=400)  # handled inbound events: past the stats' 366-day window
-
-
 JobFunc = Callable[["JobContext"], None]
 
 
@@ -479,10 +475,12 @@ class _Superseded(Exception):
 
 def prune_events(ctx: JobContext) -> None:
     """Housekeeping: the inbox and the outbox grow with every command; forget handled events
-    after EVENTS_KEPT and delivered private answers after ANSWERS_KEPT."""
-    with ctx.session() as s:
-        answers = outbox.prune_answers(s, before=ctx.now() - ANSWERS_KEPT)
-        events = inbox.prune(s, before=ctx.now() - EVENTS_KEPT)
+    after COPILOT_KEEP_EVENTS_DAYS (400: past the compliance stats' 366-day window) and
+    delivered private answers after COPILOT_KEEP_ANSWERS_DAYS (30), in batches."""
+    settings, engine, now = ctx.runtime.settings, ctx.runtime.engine, ctx.now()
+    keep_answers = timedelta(days=settings.copilot_keep_answers_days)
+    answers = outbox.prune_answers(engine, before=now - keep_answers)
+    events = inbox.prune(engine, before=now - timedelta(days=settings.copilot_keep_events_days))
     if answers or events:
         log.info(
             "pruned delivered answers and handled events",

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot import metrics
@@ -50,11 +50,13 @@ class WorkerPool:
         argv: Sequence[str] | None = None,
         nice: int = WORKER_NICE,
         on_change: Callable[[int], None] | None = None,
+        on_exit: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.count = count
         self.argv = list(argv or worker_argv())
         self.nice = nice
         self.on_change = on_change
+        self.on_exit = on_exit  # awaited with the pid of a worker that ended, before its restart
         self.restarts = 0
         self.stop_timeout = STOP_TIMEOUT
         self._procs: dict[int, asyncio.subprocess.Process] = {}
@@ -84,6 +86,11 @@ class WorkerPool:
             code = await proc.wait()
             forget_process(proc.pid)
             self._changed()
+            if self.on_exit is not None:
+                try:
+                    await self.on_exit(proc.pid)
+                except Exception:
+                    log.exception("worker exit hook failed", extra={"worker": index})
             if self._stopping:
                 return
             self.restarts += 1

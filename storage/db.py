@@ -8,6 +8,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,12 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime: SQLite hands stored datetimes back naive (they are stored as UTC), and
+    a timestamp parsed without an offset is read as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
@@ -263,6 +270,29 @@ def pg_autocommit(engine: Engine) -> Iterator[Any]:
         raise
     finally:
         raw.close()
+
+
+PRUNE_BATCH = 2000  # rows a housekeeping job deletes per transaction
+
+
+def delete_in_batches(engine: Engine, table: Any, where: tuple[Any, ...], batch: int) -> int:
+    """Delete the rows of `table` matching `where`, oldest ids first, `batch` rows per
+    transaction; returns how many went.
+
+    Housekeeping on a big old table must not hold a lock for the whole run: on SQLite one
+    DELETE of a year of rows would keep every ack's insert waiting on the write lock. Each
+    batch commits on its own (a run stopped half-way has deleted only what is due anyway).
+    """
+    from sqlalchemy import delete, select
+
+    total = 0
+    while True:
+        ids = select(table.c.id).where(*where).order_by(table.c.id).limit(batch)
+        with engine.begin() as conn:
+            n = conn.execute(delete(table).where(table.c.id.in_(ids.scalar_subquery()))).rowcount
+        total += n
+        if n < batch:
+            return total
 
 
 def serialize(session: Any, key: int, table: str) -> None:

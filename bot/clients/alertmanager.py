@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import requests
 
 from bot.clients.errors import TelemetryUnavailable
+from storage.db import as_utc
 
 SOURCE = "alertmanager"
 
@@ -48,7 +49,7 @@ def parse_time(text: str) -> datetime:
         frac, tz = rest[: len(rest) - 6], rest[len(rest) - 6 :]
         text = f"{head}.{frac[:6].ljust(6, '0')}{tz}"
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return as_utc(parsed)
 
 
 def _iso(ts: datetime) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from storage import audit
-from storage.db import unit_of_work
+from storage.db import as_utc, unit_of_work
 from storage.models.compliance import GuardrailFinding, GuardrailScan
 from storage.models.core import AuditEntry
 from storage.models.incidents import Incident, TimelineEntry
@@ -55,7 +55,7 @@ def parse_day(raw: str | None, *, end: bool = False) -> datetime | None:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"not a date: {raw!r} (use YYYY-MM-DD)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return as_utc(value)
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from storage.db import as_utc
 from storage.models.billing import BillingAnomaly
 from storage.models.compliance import Feedback
 from storage.models.core import InboxEvent
@@ -89,10 +90,6 @@ def parse_period(raw: str | None, default: int = 30) -> int:
     return n
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 def _command_kind(kind: str, payload: str) -> str:
     try:
         ev = json.loads(payload)
@@ -145,14 +142,14 @@ def onboarding_cycle_days(session: Session, start: datetime, end: datetime) -> l
             continue
         for row in session.exec(select(model)).all():
             b, d = getattr(row, begin), getattr(row, done)
-            if b and d and start <= _aware(d) < end:
-                out.append((_aware(d) - _aware(b)).total_seconds() / 86400)
+            if b and d and start <= as_utc(d) < end:
+                out.append((as_utc(d) - as_utc(b)).total_seconds() / 86400)
     return out
 
 
 def compute(session: Session, *, end: datetime, days: int) -> Stats:
     """Every figure for the `days` days before `end` (UTC days; today's partial day included)."""
-    end = _aware(end)
+    end = as_utc(end)
     last_day = end.date()
     first_day = last_day - timedelta(days=days - 1)
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
@@ -169,7 +166,7 @@ def compute(session: Session, *, end: datetime, days: int) -> Stats:
         who = _actor(payload)
         if who is None:
             continue
-        actors[_aware(at).date()].add(who)
+        actors[as_utc(at).date()].add(who)
         st.commands[_command_kind(kind, payload)] += 1
     st.daily_active = {
         first_day + timedelta(days=i): len(actors.get(first_day + timedelta(days=i), ()))
@@ -186,7 +183,7 @@ def compute(session: Session, *, end: datetime, days: int) -> Stats:
         select(Incident).where(Incident.resolved_at >= start, Incident.resolved_at < end)  # type: ignore[operator]
     ).all():
         if inc.mttr_seconds is not None and inc.resolved_at is not None:
-            weekly[_week(_aware(inc.resolved_at).date())].append(inc.mttr_seconds)
+            weekly[_week(as_utc(inc.resolved_at).date())].append(inc.mttr_seconds)
     st.mttr_by_week = {w: sum(v) / len(v) for w, v in sorted(weekly.items())}
 
     runs = session.exec(
@@ -198,7 +195,7 @@ def compute(session: Session, *, end: datetime, days: int) -> Stats:
             st.runs_succeeded += r.state == "succeeded"
         if r.level == "approval" and r.decided_at is not None:
             st.decision_seconds.append(
-                (_aware(r.decided_at) - _aware(r.created_at)).total_seconds()
+                (as_utc(r.decided_at) - as_utc(r.created_at)).total_seconds()
             )
 
     st.onboarding_days = onboarding_cycle_days(session, start, end)
@@ -206,7 +203,7 @@ def compute(session: Session, *, end: datetime, days: int) -> Stats:
     for a in session.exec(
         select(BillingAnomaly).where(BillingAnomaly.status == "acknowledged")
     ).all():
-        when = _aware(a.feedback_at or a.detected_at)
+        when = as_utc(a.feedback_at or a.detected_at)
         if start <= when < end:
             st.savings[a.currency] = st.savings.get(a.currency, 0.0) + max(a.impact, 0.0)
 

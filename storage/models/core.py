@@ -30,6 +30,10 @@ class InboxEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     error: str | None = Field(default=None, sa_column=Column(Text))
+    # the process handling it ("host:pid") and since when: when that process dies, its events
+    # are known
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = None
 
 
 class OutboxMessage(SQLModel, table=True):

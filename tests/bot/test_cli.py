@@ -30,13 +30,14 @@ def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
         env={
             "COPILOT_HTTP_PORT": "eighty",
             "COPILOT_HANDLER_BACKLOG": "0",
+            "COPILOT_KEEP_EVENTS_DAYS": "-1",
             "DATABASE_URL": "mysql://x",
             "SLACK_BOT_TOKEN": "xoxb-1",
         },
     )
     assert out.returncode == 2
     assert "COPILOT_HTTP_PORT" in out.stderr and "DATABASE_URL" in out.stderr
-    assert "COPILOT_HANDLER_BACKLOG" in out.stderr
+    assert "COPILOT_HANDLER_BACKLOG" in out.stderr and "COPILOT_KEEP_EVENTS_DAYS" in out.stderr
     assert "Traceback" not in out.stderr
 
 

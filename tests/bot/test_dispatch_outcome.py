@@ -9,23 +9,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot import inbox
-from bot.config import load_settings
-from bot.context import Context, Runtime, Services
-from bot.dispatch import Dispatcher, Outcome
+from bot.context import Context
+from bot.dispatch import Outcome
 from bot.events import Actor, ChannelRef, Event, EventKind, Platform
 from bot.messages import Message
-from bot.metrics import Metrics
 from bot.platforms.base import DeliveryError
-from bot.router import Router
-from handlers import register_all
-
-
-def _dispatcher(engine: Engine) -> Dispatcher:
-    router = Router()
-    register_all(router)
-    settings = load_settings(database_url=str(engine.url), copilot_default_locale="en")
-    runtime = Runtime(settings=settings, engine=engine, router=router, apis={}, services=Services())
-    return Dispatcher(runtime, Metrics())
+from tests.helpers.dispatch import make_dispatcher
 
 
 def _command(n: int, text: str) -> Event:
@@ -58,7 +47,7 @@ def _xid(engine: Engine) -> int:
 def test_help_costs_two_commits_claim_and_answer_with_verdict(engine: Engine) -> None:
     """Counted by the server on PostgreSQL: each write transaction takes a transaction id
     (the statements there are autocommitted, so SQLAlchemy sees no COMMIT at all)."""
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
     ev = _command(1, "help")
     assert inbox.record(engine, ev)
     commits: list[int] = []
@@ -77,7 +66,7 @@ def test_help_costs_two_commits_claim_and_answer_with_verdict(engine: Engine) ->
 
 
 def test_a_usage_error_is_answered_privately_with_the_verdict(engine: Engine) -> None:
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
     ev = _command(2, "no-such-subcommand")
     inbox.record(engine, ev)
     d.handle(ev)
@@ -90,7 +79,7 @@ def test_a_usage_error_is_answered_privately_with_the_verdict(engine: Engine) ->
 def test_the_finish_stage_stores_the_kept_outcome_once(engine: Engine) -> None:
     """After the database failed at the end, the retry stores what the handler produced
     without running the handler again (the answer is not lost, and not doubled)."""
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
     ev = _command(3, "help")
     inbox.record(engine, ev)
     with engine.begin() as conn:
@@ -105,7 +94,7 @@ def test_the_finish_stage_stores_the_kept_outcome_once(engine: Engine) -> None:
 def test_every_answer_of_a_handler_is_stored_in_order_with_the_verdict(engine: Engine) -> None:
     """A handler that answers twice and returns a third message: three outbox rows in order,
     to the targets asked for (one statement on PostgreSQL, one transaction on SQLite)."""
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
 
     def chatty(ctx: Context, _args: object) -> Message:
         ctx.answer(Message.plain("first, only to you"), ephemeral=True)
@@ -145,7 +134,7 @@ def _status(engine: Engine) -> list[tuple[str, int]]:
 
 
 def test_a_private_answer_leaves_from_the_handler_thread(engine: Engine) -> None:
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
     platform = _Responder()
     d.runtime.apis[Platform.SLACK] = platform  # type: ignore[assignment]
     ev = _command(5, "help")
@@ -156,7 +145,7 @@ def test_a_private_answer_leaves_from_the_handler_thread(engine: Engine) -> None
 
 
 def test_a_failed_first_post_is_left_to_the_outbox(engine: Engine) -> None:
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
     d.runtime.apis[Platform.SLACK] = _Responder(fail=True)  # type: ignore[assignment]
     ev = _command(6, "help")
     inbox.record(engine, ev)
@@ -167,7 +156,7 @@ def test_a_failed_first_post_is_left_to_the_outbox(engine: Engine) -> None:
 def test_an_answer_never_overtakes_what_the_handler_posted_before(engine: Engine) -> None:
     """A handler that posted with `ctx.reply` first: its later private answer waits in the
     outbox behind that post instead of leaving at once."""
-    d = _dispatcher(engine)
+    d = make_dispatcher(engine)
     platform = _Responder()
     d.runtime.apis[Platform.SLACK] = platform  # type: ignore[assignment]
 

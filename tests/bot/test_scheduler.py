@@ -311,3 +311,70 @@ def test_prune_events_forgets_old_handled_events_and_delivered_answers_only(
     assert keys == ["ans-old-pending", "ans-recent", "post-old"]
     assert events == ["ev-old-received", "ev-year"]
     assert inbox.waiting(engine, T0)[0] == 1  # the unhandled one is still waiting
+
+
+def test_prune_events_keeps_as_many_days_as_configured(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    from storage.models.core import InboxEvent
+
+    clock = Clock(T0)
+    a = _scheduler(engine, clock, "a")
+    a.runtime.settings = a.runtime.settings.model_copy(
+        update={"copilot_keep_events_days": 10, "copilot_keep_answers_days": 1}
+    )
+    _lead(a)
+    with unit_of_work(engine) as s:
+        for n, age in enumerate([timedelta(hours=30)] * 5 + [timedelta(hours=20)]):
+            s.add(
+                OutboxMessage(
+                    key=f"ans-{n}",
+                    platform="slack",
+                    op="ephemeral",
+                    channel_id="C1",
+                    payload="{}",
+                    status="sent",
+                    created_at=T0 - age,
+                )
+            )
+        for n, age in enumerate([timedelta(days=11)] * 7 + [timedelta(days=9)]):
+            s.add(
+                InboxEvent(
+                    platform="slack",
+                    event_id=f"ev-{n}",
+                    kind="command",
+                    payload="{}",
+                    status="done",
+                    received_at=T0 - age,
+                )
+            )
+    assert a.fire(a.load_specs()["core:prune-events"], T0) == "done"
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT key FROM outbox_message")).scalars().all()
+        events = conn.execute(text("SELECT event_id FROM inbox_event")).scalars().all()
+    assert keys == ["ans-5"] and events == ["ev-7"]
+
+
+def test_delete_in_batches_takes_every_matching_row_and_only_those(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    from storage.db import delete_in_batches
+    from storage.models.core import InboxEvent
+
+    with unit_of_work(engine) as s:
+        for n in range(7):
+            s.add(
+                InboxEvent(
+                    platform="slack",
+                    event_id=f"ev-{n}",
+                    kind="command",
+                    payload="{}",
+                    status="done" if n != 3 else "received",
+                    received_at=T0,
+                )
+            )
+    table = InboxEvent.__table__
+    assert delete_in_batches(engine, table, (table.c.status == "done",), batch=2) == 6
+    assert delete_in_batches(engine, table, (table.c.status == "done",), batch=2) == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT event_id FROM inbox_event")).scalars().all() == ["ev-3"]

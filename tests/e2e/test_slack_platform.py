@@ -168,22 +168,27 @@ async def test_block_kit_limits_on_every_message(slack: FakeSlack, db_url: str) 
         assert inbox_count(bot.app) == 2
 
 
+def _socket_help(response_url: str, trigger_id: str) -> dict[str, str]:
+    """Alice's `/copilot help` as a Socket Mode envelope's payload."""
+    return slack_requests.slash_command_form(
+        command="/copilot",
+        text="help",
+        user_id=ALICE,
+        channel_id=GENERAL,
+        team_id=TEAM_ID,
+        enterprise_id="",
+        response_url=response_url,
+        trigger_id=trigger_id,
+    )
+
+
 async def test_socket_mode_slash_command(slack: FakeSlack, db_url: str) -> None:
     settings = slack_settings(slack, db_url, slack_app_token=slack.app_token)
     async with running(settings, slack) as bot:
         await slack.on_loop(slack.wait_socket())
         assert slack.calls("apps.connections.open")
         url = slack.response_url()
-        payload = slack_requests.slash_command_form(
-            command="/copilot",
-            text="help",
-            user_id=ALICE,
-            channel_id=GENERAL,
-            team_id=TEAM_ID,
-            enterprise_id="",
-            response_url=url,
-            trigger_id="1.2.socket",
-        )
+        payload = _socket_help(url, "1.2.socket")
         eid = await slack.on_loop(slack.send_envelope("slash_commands", payload))
         ack = await slack.on_loop(slack.wait_ack(eid))
         assert ack["envelope_id"] == eid
@@ -193,3 +198,58 @@ async def test_socket_mode_slash_command(slack: FakeSlack, db_url: str) -> None:
         assert "/incident" in json.dumps(slack.response_posts(url))
         resp = await bot.client.post("/slack/events", data=b"{}")
         assert resp.status == 404  # no HTTP endpoint in Socket Mode
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path, _sqlite_template: Path) -> Path:
+    import shutil
+
+    path = tmp_path / "copilot.db"
+    shutil.copyfile(_sqlite_template, path)
+    return path
+
+
+async def test_socket_mode_leaves_unrecorded_envelopes_unacknowledged(
+    slack: FakeSlack, sqlite_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the inbox cannot record (another process holds SQLite's write lock past the
+    insert's timeout) no envelope is acknowledged, so Slack delivers it again; the redelivery
+    is recorded, acknowledged and answered once."""
+    import sqlite3
+
+    from bot import inbox
+
+    monkeypatch.setattr(inbox, "RECORD_TIMEOUT", 0.2)
+    settings = slack_settings(slack, f"sqlite:///{sqlite_file}", slack_app_token=slack.app_token)
+    async with running(settings, slack) as bot:
+        await slack.on_loop(slack.wait_socket())
+        url = slack.response_url()
+        command = _socket_help(url, "1.2.unrecorded")
+        mention = slack_requests.app_mention_event(
+            f"<@{BOT_USER_ID}> help", user=ALICE, channel=GENERAL, team=TEAM_ID, event_id="EvLock"
+        )
+        holder = sqlite3.connect(sqlite_file, isolation_level=None, timeout=10)
+        holder.execute("BEGIN IMMEDIATE")
+        lost = [
+            await slack.on_loop(slack.send_envelope("slash_commands", command)),
+            await slack.on_loop(slack.send_envelope("events_api", mention)),
+        ]
+        for eid in lost:
+            with pytest.raises(TimeoutError):
+                await slack.on_loop(slack.wait_ack(eid, within=1.5))
+        holder.execute("ROLLBACK")
+        holder.close()
+        assert inbox_count(bot.app) == 0
+
+        again = [  # Slack's redelivery of what was not acknowledged
+            await slack.on_loop(slack.send_envelope("slash_commands", command)),
+            await slack.on_loop(
+                slack.send_envelope("events_api", mention, retry_attempt=1, retry_reason="timeout")
+            ),
+        ]
+        for eid in again:
+            await slack.on_loop(slack.wait_ack(eid))
+        await wait_until(lambda: bool(slack.response_posts(url)), within=10)
+        await bot.app.idle()
+        assert inbox_count(bot.app) == 2
+        assert len(slack.response_posts(url)) == 1

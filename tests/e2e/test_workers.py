@@ -149,6 +149,45 @@ async def test_workers_answer_every_command_once_and_come_back(db_url: str, tmp_
         assert not [w for w in workers if _alive(w)]
 
 
+async def test_a_worker_killed_mid_command_fails_it_and_tells_the_asker(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The digest's Prometheus query hangs (a listener that never answers), the worker is
+    SIGKILLed while handling it: the serving process fails the event and the person who asked
+    hears so through its response_url, once, from the restarted worker's outbox."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the kernel; nothing ever answers
+    with fake_slack() as slack:
+        env = {
+            **_env(db_url, slack),
+            "PROMETHEUS_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        }
+        with serving(env, args=("--workers", "1"), log_path=tmp_path / "s.log") as (base, proc):
+            await wait_until(lambda: len(_children(proc.pid)) == 1, within=30)
+            (worker,) = _children(proc.pid)
+            url = slack.response_url()
+            body, headers = copilot_help(url, "1.4242.hang", text="digest now")
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(base + "/slack/events", data=body, headers=headers) as resp,
+            ):
+                assert resp.status == 200
+            await wait_until(lambda: _statuses(db_url) == {"processing": 1}, within=30)
+            os.kill(worker, signal.SIGKILL)
+
+            await wait_until(lambda: _statuses(db_url) == {"failed": 1}, within=30)
+            await wait_until(lambda: slack.response_posts(url), within=30)  # restarted worker
+            await asyncio.sleep(0.5)  # a second notice would arrive now
+            (notice,) = slack.response_posts(url)
+            assert "stopped while handling `/copilot digest now`" in notice["text"]
+            assert notice.get("response_type", "ephemeral") == "ephemeral"
+            assert _children(proc.pid) and worker not in _children(proc.pid)
+    silent.close()
+
+
 async def test_workers_stop_when_the_serving_process_is_killed(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -28,18 +28,18 @@ _trigger = itertools.count(1)
 
 def copilot_help(response_url: str, trigger_id: str, **fields: str) -> tuple[bytes, dict[str, str]]:
     """Alice's signed `/copilot help` in #general (load, worker and fault tests send many);
-    `fields` override more of the recorded form."""
-    return slack_requests.slash_command(
-        command="/copilot",
-        text="help",
-        user_id=ALICE,
-        user_name="alice",
-        channel_id=GENERAL,
-        team_id=TEAM_ID,
-        response_url=response_url,
-        trigger_id=trigger_id,
-        **fields,
-    )
+    `fields` override more of the recorded form (`text="digest now"`: another command)."""
+    form = {
+        "command": "/copilot",
+        "text": "help",
+        "user_id": ALICE,
+        "user_name": "alice",
+        "channel_id": GENERAL,
+        "team_id": TEAM_ID,
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+    return slack_requests.slash_command(**(form | fields))
 
 
 def seed(slack: FakeSlack) -> None:
