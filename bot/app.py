@@ -46,6 +46,7 @@ PULL_MAX_BACKOFF = 5.0  # s between looks while the database is down
 PULL_FALLBACK = 1.0  # s: an idle worker LISTENing on PostgreSQL still looks this often
 # at start: events claimed longer ago than this and still `processing` belong to a dead process
 INTERRUPTED_AFTER = timedelta(minutes=10)
+WORKER_EXIT_TRIES = 6  # a dead worker's events: 1+2+4+8+16 s of retries through an outage
 
 
 class Role(StrEnum):
@@ -221,11 +222,20 @@ class CopilotApp:
 
     async def _worker_exited(self, pid: int) -> None:
         """A worker process ended: the events it was handling will never finish. Fail them and
-        tell whoever asked (with the database down, the start-up sweep catches them later)."""
-        try:
-            await asyncio.to_thread(self.dispatcher.report_interrupted, owner=inbox.owner(pid))
-        except Exception as exc:
-            log.warning("could not fail a dead worker's events", extra={"error": str(exc)})
+        tell whoever asked; through a database outage, tried again for about a minute (after
+        that, the start-up sweep of a later process catches them)."""
+        delay = 1.0
+        for attempt in range(WORKER_EXIT_TRIES):
+            try:
+                await asyncio.to_thread(self.dispatcher.report_interrupted, owner=inbox.owner(pid))
+                return
+            except Exception as exc:
+                log.warning(
+                    "could not fail a dead worker's events",
+                    extra={"pid": pid, "attempt": attempt + 1, "error": str(exc)},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 16.0)
 
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app
@@ -303,6 +313,7 @@ class CopilotApp:
         # let running handlers finish (bounded) before the pool goes away
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), 10)
+        await asyncio.to_thread(self.dispatcher.sent.close)  # delivered answers' marks
         self._dispose()
 
     def _dispose(self) -> None:

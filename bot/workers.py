@@ -56,7 +56,8 @@ class WorkerPool:
         self.argv = list(argv or worker_argv())
         self.nice = nice
         self.on_change = on_change
-        self.on_exit = on_exit  # awaited with the pid of a worker that ended, before its restart
+        self.on_exit = on_exit  # run (in the background) with the pid of a worker that ended
+        self._exits: set[asyncio.Task[None]] = set()
         self.restarts = 0
         self.stop_timeout = STOP_TIMEOUT
         self._procs: dict[int, asyncio.subprocess.Process] = {}
@@ -86,11 +87,10 @@ class WorkerPool:
             code = await proc.wait()
             forget_process(proc.pid)
             self._changed()
-            if self.on_exit is not None:
-                try:
-                    await self.on_exit(proc.pid)
-                except Exception:
-                    log.exception("worker exit hook failed", extra={"worker": index})
+            if self.on_exit is not None:  # not awaited: the restart must not wait for it
+                task = asyncio.create_task(self.on_exit(proc.pid), name=f"worker-{index}-exit")
+                self._exits.add(task)
+                task.add_done_callback(self._exited)
             if self._stopping:
                 return
             self.restarts += 1
@@ -102,6 +102,11 @@ class WorkerPool:
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RESTART_DELAY)
+
+    def _exited(self, task: asyncio.Task[None]) -> None:
+        self._exits.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker exit hook failed", exc_info=task.exception())
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -126,6 +131,8 @@ class WorkerPool:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._exits:  # the stopped workers' reports (bounded: the process is stopping)
+            await asyncio.wait(set(self._exits), timeout=self.stop_timeout)
         self._changed()
 
 
