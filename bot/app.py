@@ -313,7 +313,6 @@ class CopilotApp:
         # let running handlers finish (bounded) before the pool goes away
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), 10)
-        await asyncio.to_thread(self.dispatcher.sent.close)  # delivered answers' marks
         self._dispose()
 
     def _dispose(self) -> None:

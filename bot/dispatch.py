@@ -151,7 +151,6 @@ class Dispatcher:
         self.runtime = runtime
         self.metrics = metrics
         self._platform_locales: TTLCache[tuple[str, str], str | None] = TTLCache(4096, 3600)
-        self.sent = outbox.SentMarks(runtime.engine, retry_on=STORAGE_DOWN)
         self.on_handled: Callable[[Event], None] | None = None
 
     # -- locale --------------------------------------------------------------------------
@@ -371,9 +370,15 @@ class Dispatcher:
             self.metrics.deliveries.labels(platform=platform, result=status).inc()
             self.runtime.wake_outbox()
             return
-        # recorded by the batch writer (through a database blip too: else the lease expires
-        # and the outbox posts it again); this thread goes on to the next event
-        self.sent.add(key, channel=event.channel.id)
+        for attempt in range(outbox.MARK_SENT_TRIES):
+            try:  # recorded even through a database blip: else the lease expires, a resend
+                outbox.mark_sent_key(engine, key, ts=None, channel=event.channel.id)
+                break
+            except STORAGE_DOWN:
+                if attempt == outbox.MARK_SENT_TRIES - 1:
+                    log.error("could not record a delivered answer", extra={"key": key})
+                    break
+                time.sleep(min(0.5 * 2**attempt, 5.0))
         self.metrics.deliveries.labels(platform=platform, result="sent").inc()
 
     def _route(self, ctx: Context, tr: Translator) -> tuple[tuple[Message, bool], ...]:

@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -350,116 +348,9 @@ def mark_sent(engine: Engine, row_id: int, *, ts: str | None, channel: str | Non
 
 def mark_sent_key(engine: Engine, key: str, *, ts: str | None, channel: str | None) -> None:
     """`mark_sent` for a row its writer claimed (`claimed_until`) and delivered itself."""
-    mark_sent_keys(engine, [(key, ts, channel)])
-
-
-def mark_sent_keys(engine: Engine, marks: list[tuple[str, str | None, str | None]]) -> None:
-    """`mark_sent_key` for several rows (key, ts, channel) in one transaction (SQLite) or one
-    pipelined round trip of autocommitted statements (PostgreSQL)."""
-    now = datetime.now(UTC)
-    params = [{"p_key": k, "ts": ts, "channel": ch, "now": now} for k, ts, ch in marks]
-    if is_postgres(engine):
-        with pg_autocommit(engine) as conn, conn.cursor() as cur:
-            pg = _PG_MARK_SENT_KEY
-            cur.executemany(pg.sql, [{**pg.constants, **p} for p in params])
-        return
-    with engine.begin() as conn:
-        conn.execute(_MARK_SENT_KEY, params)
-
-
-class SentMarks:
-    """The `sent` marks of answers delivered from handler threads, written in batches.
-
-    A handler thread that posted an answer hands its mark over and goes on; one thread writes
-    every mark gathered meanwhile (waiting `linger` for a burst to gather) in one write. On
-    SQLite that is one write transaction — one turn of the write lock, which every ack's insert
-    also needs — for a burst of answers instead of one per answer. A process that dies before a
-    mark is written leaves the row leased: the lease runs out and the outbox posts it again (at
-    least once, as with a death between a post and its mark). `retry_on`: the errors of a
-    database outage, tried again with backoff (MARK_SENT_TRIES).
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        retry_on: tuple[type[BaseException], ...],
-        linger: float = 0.005,
-        on_written: Callable[[int], None] | None = None,
-    ) -> None:
-        self.engine = engine
-        self.retry_on = retry_on
-        self.linger = linger
-        self.on_written = on_written
-        self._pending: list[tuple[str, str | None, str | None]] = []
-        self._writing = 0
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._stopping = threading.Event()
-
-    def add(self, key: str, *, channel: str | None, ts: str | None = None) -> None:
-        with self._cond:
-            closed = self._closed
-            if not closed:
-                self._pending.append((key, ts, channel))
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="sent-marks", daemon=True
-                    )
-                    self._thread.start()
-                self._cond.notify()
-        if closed:  # a handler that outlived the stop: written here, at once
-            self._write([(key, ts, channel)])
-
-    @property
-    def busy(self) -> bool:
-        """Marks handed over and not written yet."""
-        with self._cond:
-            return bool(self._pending or self._writing)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is pending and stop the thread (bounded by `timeout`)."""
-        with self._cond:
-            self._closed = True
-            self._stopping.set()
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:
-                    return  # closed, nothing left
-            self._stopping.wait(self.linger)  # let the burst gather; a stop cuts it short
-            with self._cond:
-                batch, self._pending = self._pending, []
-                self._writing = len(batch)
-            try:
-                self._write(batch)
-            finally:
-                with self._cond:
-                    self._writing = 0
-
-    def _write(self, batch: list[tuple[str, str | None, str | None]]) -> None:
-        for attempt in range(MARK_SENT_TRIES):
-            try:
-                mark_sent_keys(self.engine, batch)
-                break
-            except self.retry_on:
-                if attempt == MARK_SENT_TRIES - 1:
-                    log.error("could not record delivered answers", extra={"n": len(batch)})
-                    return
-                time.sleep(min(0.5 * 2**attempt, 5.0))
-            except Exception:
-                log.exception("could not record delivered answers", extra={"n": len(batch)})
-                return
-        if self.on_written is not None:
-            self.on_written(len(batch))
+    _record_sent(
+        engine, _MARK_SENT_KEY, _PG_MARK_SENT_KEY, {"p_key": key, "ts": ts, "channel": channel}
+    )
 
 
 def _next_attempt(attempts: int, error: DeliveryError, now: datetime) -> tuple[str, datetime]:
