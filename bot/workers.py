@@ -19,8 +19,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bot import metrics
 from bot.app import tune_runtime
@@ -50,7 +50,7 @@ class WorkerPool:
         argv: Sequence[str] | None = None,
         nice: int = WORKER_NICE,
         on_change: Callable[[int], None] | None = None,
-        on_exit: Callable[[int], Awaitable[None]] | None = None,
+        on_exit: Callable[[int], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.count = count
         self.argv = list(argv or worker_argv())
