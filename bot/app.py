@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 import handlers
 from bot import inbox, outbox
@@ -224,18 +225,18 @@ class CopilotApp:
         """A worker process ended: the events it was handling will never finish. Fail them and
         tell whoever asked; through a database outage, tried again for about a minute (after
         that, the start-up sweep of a later process catches them)."""
-        delay = 1.0
-        for attempt in range(WORKER_EXIT_TRIES):
-            try:
-                await asyncio.to_thread(self.dispatcher.report_interrupted, owner=inbox.owner(pid))
-                return
-            except Exception as exc:
-                log.warning(
-                    "could not fail a dead worker's events",
-                    extra={"pid": pid, "attempt": attempt + 1, "error": str(exc)},
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 16.0)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(WORKER_EXIT_TRIES),
+            wait=wait_exponential(multiplier=1, max=16),
+            before_sleep=lambda state: log.warning(
+                "could not fail a dead worker's events",
+                extra={"pid": pid, "attempt": state.attempt_number, "error": str(state.outcome)},
+            ),
+            retry_error_callback=lambda _state: None,  # given up: the start-up sweep's turn
+        )
+        await retrying(
+            asyncio.to_thread, self.dispatcher.report_interrupted, owner=inbox.owner(pid)
+        )
 
     def _build_web(self) -> web.Application:
         from bot.http import build_web_app

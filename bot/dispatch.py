@@ -169,10 +169,14 @@ class Dispatcher:
         platform, user, channel = str(event.platform), event.actor.id, event.channel.id
         return {"platform": platform, "user": user, "channel": channel}
 
-    def _locale(self, event: Event, stored: str | None) -> str:
+    def _locale(self, event: Event, stored: str | None, *, lookup: bool = True) -> str:
+        """Stored preference, else the platform's user locale (asked of the platform's user API
+        only when `lookup`), else the default."""
         if stored:
             return stored
-        platform_locale = normalize_locale(event.actor.locale) or self._platform_locale(event)
+        platform_locale = normalize_locale(event.actor.locale) or (
+            self._platform_locale(event) if lookup else None
+        )
         return platform_locale or self.runtime.settings.copilot_default_locale
 
     @staticmethod
@@ -208,11 +212,7 @@ class Dispatcher:
                 if event.kind in (EventKind.WEBHOOK, EventKind.MESSAGE):
                     continue
                 # no platform lookup for the language here: this transaction holds a write
-                tr = translator(
-                    self._stored_locale(conn, event)
-                    or normalize_locale(event.actor.locale)
-                    or self.runtime.settings.copilot_default_locale
-                )
+                tr = translator(self._locale(event, self._stored_locale(conn, event), lookup=False))
                 rows.append(
                     outbox.row_values(
                         platform=event.platform,

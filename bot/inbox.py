@@ -7,6 +7,7 @@ Mattermost post) find the row and are acknowledged without being handled again.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sqlite3
@@ -78,10 +79,15 @@ def key_params(event: Event) -> dict[str, str]:
     return {"p_platform": str(event.platform), "p_event_id": event.event_id[:255]}
 
 
+@functools.cache
+def _host() -> str:
+    return socket.gethostname()  # once: claims run on every event
+
+
 def owner(pid: int | None = None) -> str:
     """How a process signs the events it claims: "host:pid" (`pid`: another process of this
     host, e.g. a worker that exited)."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}"[-64:]
+    return f"{_host()}:{pid or os.getpid()}"[-64:]
 
 
 def claim_params(event: Event | None = None) -> dict[str, object]:
@@ -93,14 +99,21 @@ def claim_params(event: Event | None = None) -> dict[str, object]:
 _key = key_params
 
 
+def _record_params(event: Event, payload: str | None) -> dict[str, object]:
+    """The record INSERT's parameters besides the key (`payload`: the event's JSON, if made)."""
+    return {
+        "p_kind": str(event.kind),
+        "p_payload": payload or event.model_dump_json(),
+        "p_now": datetime.now(UTC),
+    }
+
+
 def record(engine: Engine, event: Event, payload: str | None = None) -> bool:
     """Store the event (`payload`: its JSON, when the caller has it already); True when it is
     new, False when it was seen before."""
     params = {
         **_key(event),
-        "p_kind": str(event.kind),
-        "p_payload": payload or event.model_dump_json(),
-        "p_now": datetime.now(UTC),
+        **_record_params(event, payload),
     }
     with urgent_writes(), engine.begin() as conn:  # ahead of handlers' writes (SQLite)
         return conn.execute(_RECORD[engine.dialect.name], params).first() is not None
@@ -154,9 +167,7 @@ class AsyncRecorder:
         params = {
             **self.statement.constants,
             **_key(event),
-            "p_kind": str(event.kind),
-            "p_payload": payload or event.model_dump_json(),
-            "p_now": datetime.now(UTC),
+            **_record_params(event, payload),
         }
         # getconn/putconn rather than `connection()`: no context-manager layers and no
         # commit call per event (autocommit); putconn checks the connection and drops a
@@ -175,7 +186,9 @@ _SQLITE = sqlite_dialect.dialect(paramstyle="named")  # type: ignore[no-untyped-
 _SQLITE_RECORD = _RECORD["sqlite"].compile(dialect=_SQLITE)
 _SQLITE_SQL = str(_SQLITE_RECORD)
 _SQLITE_CONSTANTS = {k: v for k, v in _SQLITE_RECORD.params.items() if v is not None}
-_SQLITE_TIME = DateTime().dialect_impl(_SQLITE).bind_processor(_SQLITE)
+_SQLITE_TIME: Callable[[object], object] = DateTime().dialect_impl(_SQLITE).bind_processor(
+    _SQLITE
+) or (lambda value: value)
 BUSY_POLL = 0.0002  # s between tries while another process holds SQLite's write lock
 RECORD_TIMEOUT = 5.0  # s an insert may wait for the write lock before the ack fails (503)
 
@@ -222,14 +235,8 @@ class SqliteRecorder:
 
     def record(self, event: Event, payload: str | None = None) -> bool:
         """Like `record` (runs in the caller's thread); True when the event is new."""
-        now = datetime.now(UTC)
-        params = {
-            **_SQLITE_CONSTANTS,
-            **_key(event),
-            "p_kind": str(event.kind),
-            "p_payload": payload or event.model_dump_json(),
-            "p_now": _SQLITE_TIME(now) if _SQLITE_TIME else now,
-        }
+        params = {**_SQLITE_CONSTANTS, **_key(event), **_record_params(event, payload)}
+        params["p_now"] = _SQLITE_TIME(params["p_now"])
         sql = _SQLITE_SQL
         conn = self._conn()
         deadline = time.monotonic() + RECORD_TIMEOUT

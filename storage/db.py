@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import delete, event, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import Executable
@@ -283,8 +283,6 @@ def delete_in_batches(engine: Engine, table: Any, where: tuple[Any, ...], batch:
     DELETE of a year of rows would keep every ack's insert waiting on the write lock. Each
     batch commits on its own (a run stopped half-way has deleted only what is due anyway).
     """
-    from sqlalchemy import delete, select
-
     total = 0
     while True:
         ids = select(table.c.id).where(*where).order_by(table.c.id).limit(batch)
